@@ -1,0 +1,5 @@
+"""The staging store: every table Crosswalk keeps between stages and between runs."""
+
+from crosswalk.staging.store import RawRecord, StagingStore, WriteCounts
+
+__all__ = ["RawRecord", "StagingStore", "WriteCounts"]

@@ -1,0 +1,116 @@
+"""The current shape of the staging tables, as SQLAlchemy Core objects used by queries.
+
+Migrations (migrations.py) create and alter the database; a test checks that the migrated database has
+exactly these columns, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# The raw record as the source API returned it, per system and object (one row per source record).
+raw_records = sa.Table(
+    "raw_records",
+    metadata,
+    sa.Column("system", sa.String(32), primary_key=True),
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("record_key", sa.String(255), primary_key=True),
+    sa.Column("replication_stamp", sa.String(64)),  # the modification stamp exactly as the API wrote it
+    sa.Column("replicated_at", sa.DateTime(timezone=True)),  # the same stamp as a UTC instant, for ordering
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON text of the API's own record
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("first_seen_run", sa.String(64)),
+    sa.Column("last_seen_run", sa.String(64)),  # last run that wrote a new version (unchanged re-reads do not write)
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_raw_records_stream_deleted", raw_records.c.system, raw_records.c.object, raw_records.c.deleted)
+
+# Records mapped to Crosswalk's canonical shape, ready for validation and reconcile.
+canonical_records = sa.Table(
+    "canonical_records",
+    metadata,
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("source_system", sa.String(32), primary_key=True),
+    sa.Column("source_key", sa.String(255), primary_key=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("mapping_version", sa.String(64)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Records kept aside with the rule they broke; never silently dropped.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("system", sa.String(32), nullable=False),
+    sa.Column("object", sa.String(64), nullable=False),
+    sa.Column("record_key", sa.String(255)),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+)
+sa.Index("ix_quarantine_record", quarantine.c.system, quarantine.c.object, quarantine.c.record_key)
+
+# Which record in one system is which record in the other, with what was last synced on each side.
+id_crosswalk = sa.Table(
+    "id_crosswalk",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("left_system", sa.String(32), nullable=False),
+    sa.Column("left_key", sa.String(255)),
+    sa.Column("left_hash", sa.String(64)),
+    sa.Column("right_system", sa.String(32), nullable=False),
+    sa.Column("right_key", sa.String(255)),
+    sa.Column("right_hash", sa.String(64)),
+    sa.Column("last_synced_at", sa.DateTime(timezone=True)),
+    sa.Column("last_run_id", sa.String(64)),
+    sa.UniqueConstraint("entity", "left_system", "left_key", name="uq_id_crosswalk_left"),
+    sa.UniqueConstraint("entity", "right_system", "right_key", name="uq_id_crosswalk_right"),
+)
+
+# Per stream, the largest modification stamp already committed to staging.
+watermarks = sa.Table(
+    "watermarks",
+    metadata,
+    sa.Column("system", sa.String(32), primary_key=True),
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(64)),
+    sa.Column("last_key_scan_at", sa.DateTime(timezone=True)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per write attempted against a target system.
+sync_log = sa.Table(
+    "sync_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("target_system", sa.String(32), nullable=False),
+    sa.Column("object", sa.String(64), nullable=False),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("record_key", sa.String(255)),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_sync_log_run", sync_log.c.run_id)
+
+# Applied schema versions (written by migrations.py only).
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,355 @@
+"""StagingStore: the one place that reads and writes staging tables, on SQLite (embedded) or PostgreSQL.
+
+Bulk writes take each database's fast path: COPY into a temporary table then one set-based upsert on
+PostgreSQL, executemany on SQLite. Nothing here knows about Dagster or any vendor API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from crosswalk.hashing import content_hash
+from crosswalk.settings import redact_url
+from crosswalk.staging import migrations, schema
+
+# Keys per IN (...) lookup: well under SQLite's bound-parameter limit, large enough to be one query per page.
+_LOOKUP_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record of one stream, as the source API returned it."""
+
+    key: str
+    payload: Mapping[str, Any]
+    replication_stamp: str | None = None
+    replicated_at: datetime | None = None
+    deleted: bool = False
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.payload)
+
+
+@dataclass
+class WriteCounts:
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    def add(self, other: WriteCounts) -> None:
+        self.new += other.new
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+        self.deleted += other.deleted
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever driver the URL names by default (it gives COPY from Python)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def create_staging_engine(url: str) -> sa.Engine:
+    url = normalise_database_url(url)
+    sa_url = sa.engine.make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        if sa_url.database and sa_url.database != ":memory:":
+            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        _use_explicit_sqlite_transactions(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _use_explicit_sqlite_transactions(engine: sa.Engine) -> None:
+    """Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (so DDL is transactional too)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop("begin_immediate", False) else "BEGIN")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes for what was stored as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class StagingStore:
+    def __init__(self, url: str) -> None:
+        self.url = normalise_database_url(url)
+        self.engine = create_staging_engine(self.url)
+
+    def __repr__(self) -> str:
+        return f"StagingStore({redact_url(self.url)})"
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> list[int]:
+        """Create or upgrade the schema; returns the versions applied now."""
+        with self.engine.connect() as conn:
+            conn.info["begin_immediate"] = True
+            return migrations.migrate(conn)
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            versions = migrations.applied_versions(conn)
+        return max(versions, default=0)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # ---- raw records -------------------------------------------------------------------------------------
+
+    def existing_hashes(
+        self, system: str, object_name: str, keys: Sequence[str], conn: sa.Connection | None = None
+    ) -> dict[str, tuple[str, bool]]:
+        """For the given keys of one stream, the stored (content hash, deleted flag) of those already staged."""
+        table = schema.raw_records
+        found: dict[str, tuple[str, bool]] = {}
+        with self._connection(conn) as c:
+            for start in range(0, len(keys), _LOOKUP_CHUNK):
+                chunk = list(keys[start : start + _LOOKUP_CHUNK])
+                rows = c.execute(
+                    sa.select(table.c.record_key, table.c.content_hash, table.c.deleted).where(
+                        table.c.system == system,
+                        table.c.object == object_name,
+                        table.c.record_key.in_(chunk),
+                    )
+                )
+                for key, digest, deleted in rows:
+                    found[key] = (digest, bool(deleted))
+        return found
+
+    def stage_raw_records(
+        self, system: str, object_name: str, records: Sequence[RawRecord], run_id: str | None
+    ) -> WriteCounts:
+        """Write one page of a stream: new and changed records are upserted, unchanged ones are not touched.
+
+        A record is unchanged when its content hash and deleted flag equal the stored ones. Later records in
+        the page win over earlier ones with the same key (an API may return a record twice across a boundary).
+        """
+        latest: dict[str, RawRecord] = {}
+        for record in records:
+            latest[record.key] = record
+        counts = WriteCounts()
+        with self.engine.begin() as conn:
+            stored = self.existing_hashes(system, object_name, list(latest), conn)
+            rows: list[dict[str, Any]] = []
+            now = _now()
+            for key, record in latest.items():
+                digest = record.content_hash
+                previous = stored.get(key)
+                if previous is not None and previous == (digest, record.deleted):
+                    counts.unchanged += 1
+                    continue
+                if record.deleted:
+                    counts.deleted += 1
+                elif previous is None:
+                    counts.new += 1
+                else:
+                    counts.changed += 1
+                rows.append(
+                    {
+                        "system": system,
+                        "object": object_name,
+                        "record_key": key,
+                        "replication_stamp": record.replication_stamp,
+                        "replicated_at": record.replicated_at,
+                        "content_hash": digest,
+                        "payload": json.dumps(record.payload, ensure_ascii=False, separators=(",", ":"), default=str),
+                        "deleted": record.deleted,
+                        "first_seen_run": run_id,
+                        "last_seen_run": run_id,
+                        "updated_at": now,
+                    }
+                )
+            if rows:
+                self._upsert(conn, schema.raw_records, rows, keep_on_update=("first_seen_run",))
+        return counts
+
+    def mark_deleted(self, system: str, object_name: str, keys: Iterable[str], run_id: str | None) -> int:
+        """Flag staged records as deleted (keys not already flagged); returns how many changed."""
+        table = schema.raw_records
+        total = 0
+        key_list = list(keys)
+        with self.engine.begin() as conn:
+            for start in range(0, len(key_list), _LOOKUP_CHUNK):
+                chunk = key_list[start : start + _LOOKUP_CHUNK]
+                result = conn.execute(
+                    table.update()
+                    .where(
+                        table.c.system == system,
+                        table.c.object == object_name,
+                        table.c.record_key.in_(chunk),
+                        table.c.deleted.is_(False),
+                    )
+                    .values(deleted=True, last_seen_run=run_id, updated_at=_now())
+                )
+                total += result.rowcount or 0
+        return total
+
+    def iter_staged_keys(self, system: str, object_name: str, include_deleted: bool = False) -> Iterator[str]:
+        table = schema.raw_records
+        query = sa.select(table.c.record_key).where(table.c.system == system, table.c.object == object_name)
+        if not include_deleted:
+            query = query.where(table.c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
+            yield from result.scalars()
+
+    def staged_record(self, system: str, object_name: str, key: str) -> dict[str, Any] | None:
+        table = schema.raw_records
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(table).where(
+                        table.c.system == system, table.c.object == object_name, table.c.record_key == key
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        out = dict(row)
+        out["payload"] = json.loads(out["payload"])
+        out["updated_at"] = _as_utc(out["updated_at"])
+        out["replicated_at"] = _as_utc(out["replicated_at"])
+        return out
+
+    def stream_counts(self) -> list[dict[str, Any]]:
+        """Per staged stream: rows and deleted rows."""
+        table = schema.raw_records
+        query = (
+            sa.select(
+                table.c.system,
+                table.c.object,
+                sa.func.count().label("rows"),
+                sa.func.sum(sa.case((table.c.deleted.is_(True), 1), else_=0)).label("deleted"),
+            )
+            .group_by(table.c.system, table.c.object)
+            .order_by(table.c.system, table.c.object)
+        )
+        with self.engine.connect() as conn:
+            return [
+                {"system": s, "object": o, "rows": int(r), "deleted": int(d or 0)}
+                for s, o, r, d in conn.execute(query)
+            ]
+
+    # ---- watermarks --------------------------------------------------------------------------------------
+
+    def get_watermark(self, system: str, object_name: str) -> str | None:
+        table = schema.watermarks
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(table.c.value).where(table.c.system == system, table.c.object == object_name)
+            ).scalar_one_or_none()
+
+    def set_watermark(self, system: str, object_name: str, value: str | None, run_id: str | None) -> None:
+        self._upsert_one(
+            schema.watermarks,
+            {"system": system, "object": object_name, "value": value, "run_id": run_id, "updated_at": _now()},
+            keep_on_update=("last_key_scan_at",),
+        )
+
+    # ---- append-only logs --------------------------------------------------------------------------------
+
+    def bulk_insert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Append many rows at once (COPY on PostgreSQL, executemany elsewhere)."""
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                self._copy_rows(conn, table.name, list(rows[0].keys()), rows)
+            else:
+                conn.execute(table.insert(), [dict(r) for r in rows])
+        return len(rows)
+
+    def count_rows(self, table: sa.Table) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+    # ---- internals ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.connect() as fresh:
+                yield fresh
+
+    def _upsert_one(self, table: sa.Table, row: Mapping[str, Any], keep_on_update: Sequence[str] = ()) -> None:
+        with self.engine.begin() as conn:
+            self._upsert(conn, table, [dict(row)], keep_on_update=keep_on_update)
+
+    @staticmethod
+    def _copy_rows(conn: sa.Connection, table_name: str, columns: list[str], rows: Sequence[Mapping[str, Any]]) -> None:
+        driver_conn = conn.connection.driver_connection
+        column_list = ", ".join(columns)
+        with driver_conn.cursor() as cursor, cursor.copy(f"COPY {table_name} ({column_list}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+
+    def _upsert(
+        self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keep_on_update: Sequence[str] = ()
+    ) -> None:
+        key_columns = [c.name for c in table.primary_key.columns]
+        columns = list(rows[0].keys())
+        update_columns = [c for c in columns if c not in key_columns and c not in keep_on_update]
+        if conn.dialect.name == "postgresql" and len(rows) > 1:
+            staging_name = f"_incoming_{table.name}"
+            conn.exec_driver_sql(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging_name} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+            self._copy_rows(conn, staging_name, columns, rows)
+            column_list = ", ".join(columns)
+            assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in update_columns)
+            conn.exec_driver_sql(
+                f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {staging_name} "
+                f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {assignments}"
+            )
+            conn.exec_driver_sql(f"TRUNCATE {staging_name}")
+            return
+        insert = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+        statement = insert.on_conflict_do_update(
+            index_elements=key_columns, set_={c: insert.excluded[c] for c in update_columns}
+        )
+        conn.execute(statement, rows)

@@ -1,0 +1,1 @@
+"""Local emulators of Sage Intacct, Salesforce, QuickBooks Online and ESP+ (SPEC D), for the sandbox and the tests."""
