@@ -1,3 +1,3 @@
-"""Crosswalk: the sync hub's own library (staging store, settings, CLI); Dagster wiring lives in pipelines/ and assets/."""
+"""Crosswalk's own library: staging store, extract stage, settings and CLI (Dagster wiring is in pipelines/)."""
 
 __version__ = "0.1.0"

@@ -458,3 +458,49 @@ class World:
             presence=Presence.LEFT_ONLY if kind == "sales_order" else self._presence(rng),
             stamps=self._stamps(rng, i, self.counts[count_key]),
         )
+
+
+# ---- deterministic ids: how one system refers to another system's seeded record ---------------------------------
+# Seeded records get ids computed from their world index, so a linked record on one side can carry the other side's
+# id without the two emulator processes talking to each other. Live creates continue each system's own sequence
+# above the seeded range.
+
+_SF_CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+SALESFORCE_ORG_POD = "5g"  # the 2 characters after the key prefix (instance/pod) in every emulated Salesforce id
+QUICKBOOKS_SEEDED_ID_OFFSET = 1000  # QBO ids below this are the emulator's reference data (accounts, terms, tax codes)
+
+
+def salesforce_id_checksum(id15: str) -> str:
+    """The 3-character suffix that makes a 15-character Salesforce id case-insensitively unique (18 characters)."""
+    suffix = ""
+    for chunk_start in (0, 5, 10):
+        bits = 0
+        for position, char in enumerate(id15[chunk_start : chunk_start + 5]):
+            if "A" <= char <= "Z":
+                bits |= 1 << position
+        suffix += _SF_CHECKSUM_ALPHABET[bits]
+    return suffix
+
+
+def salesforce_id(key_prefix: str, number: int) -> str:
+    """An 18-character Salesforce id: key prefix (e.g. 001 Account), pod, base-62 sequence number, checksum."""
+    digits = ""
+    value = number
+    while True:
+        value, remainder = divmod(value, 62)
+        digits = _BASE62[remainder] + digits
+        if value == 0:
+            break
+    body = f"{key_prefix}{SALESFORCE_ORG_POD}{digits.rjust(10, '0')}"
+    return body + salesforce_id_checksum(body)
+
+
+def quickbooks_id(index: int) -> str:
+    """The QBO Id of a seeded name-list or transaction record with this world index (each entity its own sequence)."""
+    return str(QUICKBOOKS_SEEDED_ID_OFFSET + index + 1)
+
+
+def intacct_recordno(index: int) -> int:
+    """The Intacct RECORDNO of a seeded record with this world index (each object its own sequence)."""
+    return index + 1

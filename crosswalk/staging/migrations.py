@@ -48,6 +48,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             schema.sync_log,
         ),
     ),
+    Migration(
+        2,
+        "extract run history and rotating connection credentials",
+        _create_tables(schema.extract_runs, schema.connection_credentials),
+    ),
 )
 
 

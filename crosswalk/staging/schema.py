@@ -106,6 +106,41 @@ sync_log = sa.Table(
 )
 sa.Index("ix_sync_log_run", sync_log.c.run_id)
 
+# One row per stream per extract run: what the run read and wrote, for `crosswalk status` and run history.
+extract_runs = sa.Table(
+    "extract_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("system", sa.String(32), nullable=False),
+    sa.Column("object", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # succeeded | failed
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("rows_read", sa.Integer, nullable=False, default=0),
+    sa.Column("rows_new", sa.Integer, nullable=False, default=0),
+    sa.Column("rows_changed", sa.Integer, nullable=False, default=0),
+    sa.Column("rows_unchanged", sa.Integer, nullable=False, default=0),
+    sa.Column("rows_deleted", sa.Integer, nullable=False, default=0),
+    sa.Column("pages", sa.Integer, nullable=False, default=0),
+    sa.Column("api_calls", sa.Integer, nullable=False, default=0),
+    sa.Column("retries", sa.Integer, nullable=False, default=0),
+    sa.Column("watermark_before", sa.String(64)),
+    sa.Column("watermark_after", sa.String(64)),
+    sa.Column("error", sa.Text),
+)
+sa.Index("ix_extract_runs_stream", extract_runs.c.system, extract_runs.c.object, extract_runs.c.id)
+
+# Connection state a vendor rotates (QBO refresh tokens): written before use so a crash never loses the connection.
+connection_credentials = sa.Table(
+    "connection_credentials",
+    metadata,
+    sa.Column("system", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # Applied schema versions (written by migrations.py only).
 schema_migrations = sa.Table(
     "schema_migrations",

@@ -74,7 +74,8 @@ def create_staging_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 60})
         _use_explicit_sqlite_transactions(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    # No server-side prepared statements: a generic plan for a 5000-key IN list is catastrophically slow.
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
 
 
 def _use_explicit_sqlite_transactions(engine: sa.Engine) -> None:
@@ -269,8 +270,7 @@ class StagingStore:
         )
         with self.engine.connect() as conn:
             return [
-                {"system": s, "object": o, "rows": int(r), "deleted": int(d or 0)}
-                for s, o, r, d in conn.execute(query)
+                {"system": s, "object": o, "rows": int(r), "deleted": int(d or 0)} for s, o, r, d in conn.execute(query)
             ]
 
     # ---- watermarks --------------------------------------------------------------------------------------
@@ -288,6 +288,72 @@ class StagingStore:
             {"system": system, "object": object_name, "value": value, "run_id": run_id, "updated_at": _now()},
             keep_on_update=("last_key_scan_at",),
         )
+
+    def mark_key_scan(self, system: str, object_name: str, when: datetime) -> None:
+        table = schema.watermarks
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                table.update()
+                .where(table.c.system == system, table.c.object == object_name)
+                .values(last_key_scan_at=when)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    table.insert().values(
+                        system=system, object=object_name, value=None, last_key_scan_at=when, updated_at=_now()
+                    )
+                )
+
+    def last_key_scan(self, system: str, object_name: str) -> datetime | None:
+        table = schema.watermarks
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(table.c.last_key_scan_at).where(table.c.system == system, table.c.object == object_name)
+            ).scalar_one_or_none()
+        return _as_utc(value)
+
+    # ---- extract run history -----------------------------------------------------------------------------
+
+    def record_extract_run(self, row: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(schema.extract_runs.insert().values(**row))
+
+    def latest_extract_runs(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The most recent extract run row per (system, object)."""
+        table = schema.extract_runs
+        latest = sa.select(sa.func.max(table.c.id).label("id")).group_by(table.c.system, table.c.object).subquery()
+        query = sa.select(table).join(latest, table.c.id == latest.c.id)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            row["started_at"] = _as_utc(row["started_at"])
+            row["finished_at"] = _as_utc(row["finished_at"])
+        return {(r["system"], r["object"]): r for r in rows}
+
+    def watermarks(self) -> dict[tuple[str, str], str | None]:
+        table = schema.watermarks
+        with self.engine.connect() as conn:
+            return {(s, o): v for s, o, v in conn.execute(sa.select(table.c.system, table.c.object, table.c.value))}
+
+    # ---- rotating credentials ----------------------------------------------------------------------------
+
+    def get_credential(self, system: str, name: str) -> str | None:
+        table = schema.connection_credentials
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(table.c.value).where(table.c.system == system, table.c.name == name)
+            ).scalar_one_or_none()
+
+    def set_credential(self, system: str, name: str, value: str) -> None:
+        """Durably store a credential (committed when this returns)."""
+        self._upsert_one(
+            schema.connection_credentials, {"system": system, "name": name, "value": value, "updated_at": _now()}
+        )
+
+    def delete_credential(self, system: str, name: str) -> None:
+        table = schema.connection_credentials
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.system == system, table.c.name == name))
 
     # ---- append-only logs --------------------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ class EmulatorBackend(ABC):
     def env_exports(self, origin: str, ca_bundle: str | None) -> dict[str, str]:
         """The Crosswalk environment variables (SPEC E) that point a client at this emulator served at `origin`."""
 
-    def expire_sessions(self) -> None:
+    def expire_sessions(self) -> None:  # noqa: B027 - optional hook: not every API has sessions
         """Invalidate every live session or access token (clients must log in or refresh again)."""
 
     @abstractmethod

@@ -31,7 +31,8 @@ class RunningEmulator:
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Call the admin API, e.g. admin("GET", "stats")."""
-        with httpx.Client(verify=ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True, timeout=60) as client:
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True
+        with httpx.Client(verify=verify, timeout=60) as client:
             return client.request(method, f"{self.origin}/__admin/{path}", **kwargs)
 
 

@@ -85,7 +85,7 @@ def notes() -> Any:
 
 
 def test_admin_seed_records_stats_and_reset(notes: Any) -> None:
-    backend, origin = notes
+    _, origin = notes
     with httpx.Client(base_url=origin) as client:
         assert client.get("/__admin/health").json()["status"] == "ok"
         seeded = client.post("/__admin/seed", json={"records": {"Note": [{"Id": "1"}, {"Id": "2"}]}})
@@ -127,7 +127,7 @@ def test_fault_rate_is_reproducible_from_seed(notes: Any) -> None:
 
 
 def test_reset_drops_the_connection_and_expiry_reaches_the_backend(notes: Any) -> None:
-    backend, origin = notes
+    _, origin = notes
     with httpx.Client(base_url=origin) as client:
         client.post("/__admin/faults", json={"faults": [{"kind": "reset"}]})
         with pytest.raises(httpx.TransportError):

@@ -1,0 +1,43 @@
+"""Errors of the extract stage; each names the system and object (and page or record) it is about."""
+
+from __future__ import annotations
+
+
+class ExtractError(Exception):
+    """A stream could not be extracted; its watermark did not move."""
+
+    def __init__(self, system: str, object_name: str, problem: str) -> None:
+        self.system = system
+        self.object_name = object_name
+        self.problem = problem
+        super().__init__(f"{system} {object_name}: {problem}")
+
+
+class BadResponseError(ExtractError):
+    """The API answered with something that is not a valid page (truncated, HTML, wrong type, record without key)."""
+
+    def __init__(self, system: str, object_name: str, page: int | None, problem: str) -> None:
+        self.page = page
+        where = f"page {page}: " if page is not None else ""
+        super().__init__(system, object_name, where + problem)
+
+
+class TransientError(Exception):
+    """A failure worth retrying (throttling, 5xx, reset connection, timeout); retry_after in seconds if the API said."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
+class RetriesExhaustedError(Exception):
+    def __init__(self, operation: str, attempts: int, last: BaseException) -> None:
+        self.operation = operation
+        self.attempts = attempts
+        self.last = last
+        super().__init__(f"{operation}: still failing after {attempts} attempts: {last}")
+
+
+class CredentialsError(Exception):
+    """The system refused Crosswalk's credentials (not retryable: a person must fix the configuration)."""

@@ -1,0 +1,1 @@
+"""One client per external system, each implementing the extract stage's StreamSource, and each system's streams."""

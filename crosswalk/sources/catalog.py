@@ -1,0 +1,111 @@
+"""Every stream Crosswalk extracts, declared in one place: key, modification stamp, fields, page size, deletes.
+
+Page sizes are each API's largest: Intacct readByQuery 1000 (key scans too), Salesforce query batches 2000,
+QuickBooks Online MAXRESULTS 1000, ESP+ search size 100.
+"""
+
+from __future__ import annotations
+
+from crosswalk.extract.streams import DeleteDetection, StampFormat, StreamSpec
+
+INTACCT = "intacct"
+SALESFORCE = "salesforce"
+QUICKBOOKS = "quickbooks"
+ESP = "esp"
+SYSTEMS = (INTACCT, SALESFORCE, QUICKBOOKS, ESP)
+
+
+def _intacct(object_name: str) -> StreamSpec:
+    return StreamSpec(
+        system=INTACCT,
+        object=object_name,
+        primary_key="RECORDNO",
+        replication_key="WHENMODIFIED",
+        stamp_format=StampFormat.INTACCT,
+        page_size=1000,
+        deletes=(DeleteDetection.KEY_SCAN,),
+        key_page_size=1000,
+    )
+
+
+def _salesforce(object_name: str, fields: tuple[str, ...]) -> StreamSpec:
+    system_fields = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
+    return StreamSpec(
+        system=SALESFORCE,
+        object=object_name,
+        primary_key="Id",
+        replication_key="SystemModstamp",
+        stamp_format=StampFormat.SALESFORCE,
+        page_size=2000,
+        fields=system_fields + tuple(f for f in fields if f not in system_fields),
+        deletes=(DeleteDetection.INLINE,),
+    )
+
+
+_QBO_NAME_LISTS = ("Customer", "Vendor", "Item", "Account", "TaxCode", "Term", "Class")
+
+
+def _quickbooks(object_name: str) -> StreamSpec:
+    name_list = object_name in _QBO_NAME_LISTS
+    deletes: tuple[DeleteDetection, ...] = (
+        (DeleteDetection.INACTIVE,) if name_list else (DeleteDetection.CHANGE_FEED, DeleteDetection.KEY_SCAN)
+    )
+    return StreamSpec(
+        system=QUICKBOOKS,
+        object=object_name,
+        primary_key="Id",
+        replication_key="MetaData.LastUpdatedTime",
+        stamp_format=StampFormat.ISO8601,
+        page_size=1000,
+        deletes=deletes,
+        inactive_field="Active" if name_list else None,
+        inactive_values=(False,) if name_list else (),
+    )
+
+
+def _esp(object_name: str, inactive_field: str | None = None) -> StreamSpec:
+    deletes = (DeleteDetection.CHANGE_FEED,) + ((DeleteDetection.INACTIVE,) if inactive_field else ())
+    return StreamSpec(
+        system=ESP,
+        object=object_name,
+        primary_key="Id",
+        replication_key="UpdateDate",
+        stamp_format=StampFormat.ISO8601,
+        page_size=100,
+        deletes=deletes,
+        inactive_field=inactive_field,
+        inactive_values=("Inactive",) if inactive_field else (),
+    )
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    _intacct("PROJECT"),
+    _intacct("TASK"),
+    _intacct("CUSTOMER"),
+    _intacct("LOCATIONENTITY"),
+    _salesforce("Opportunity", ("Name", "AccountId", "Amount", "StageName", "CloseDate", "OwnerId")),
+    _salesforce("Contract", ("AccountId", "Status", "StartDate", "ContractTerm", "ContractNumber")),
+    _salesforce("Account", ("Name", "AccountNumber", "Phone", "BillingCity", "BillingCountry")),
+    _salesforce("ia_crm__Project__c", ("Name",)),
+    _salesforce("ia_crm__Task__c", ("Name",)),
+    *(_quickbooks(name) for name in (*_QBO_NAME_LISTS, "Invoice", "PurchaseOrder", "Bill")),
+    _esp("companies", inactive_field="Status"),
+    _esp("contacts"),
+    _esp("users"),
+    _esp("orders"),
+    _esp("purchaseorders"),
+    _esp("bills"),
+    _esp("quickbooks_links"),
+    _esp("quickbooks_settings"),
+)
+
+
+def streams_of(system: str) -> tuple[StreamSpec, ...]:
+    return tuple(s for s in STREAMS if s.system == system)
+
+
+def find_stream(system: str, object_name: str) -> StreamSpec:
+    for spec in STREAMS:
+        if spec.system == system and spec.object == object_name:
+            return spec
+    raise KeyError(f"no stream {system}.{object_name}; known: {', '.join(s.name for s in STREAMS)}")

@@ -1,0 +1,1 @@
+"""The Dagster code location: `pipelines.definitions.defs` assembles assets, jobs, schedules and resources."""

@@ -1,0 +1,31 @@
+"""The sync jobs (SPEC E): sync_projects (Intacct + Salesforce), sync_quickbooks (ESP+ + QuickBooks), sync_all.
+
+They run in one process so each system's client, and its API session, is shared by all of that run's streams.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, define_asset_job, in_process_executor
+
+from crosswalk.sources.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE
+
+sync_projects = define_asset_job(
+    "sync_projects",
+    selection=AssetSelection.groups(INTACCT, SALESFORCE),
+    executor_def=in_process_executor,
+    description="Intacct projects/tasks with Salesforce (SPEC A).",
+)
+sync_quickbooks = define_asset_job(
+    "sync_quickbooks",
+    selection=AssetSelection.groups(ESP, QUICKBOOKS),
+    executor_def=in_process_executor,
+    description="ESP+ companies and documents with QuickBooks Online (SPEC B).",
+)
+sync_all = define_asset_job(
+    "sync_all",
+    selection=AssetSelection.groups(INTACCT, SALESFORCE, ESP, QUICKBOOKS),
+    executor_def=in_process_executor,
+    description="Both syncs.",
+)
+
+JOBS = [sync_projects, sync_quickbooks, sync_all]

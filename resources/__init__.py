@@ -1,0 +1,1 @@
+"""Dagster resources: the staging store and one resource per external system, each owning its client."""
