@@ -89,7 +89,10 @@ def to_raw_records(spec: StreamSpec, source: StreamSource, page: Iterable[Record
         key = spec.key_of(record)
         if key is None:
             raise BadResponseError(
-                spec.system, spec.object, page_number, f"record {position} has no {spec.primary_key} (its key)"
+                spec.system,
+                spec.object,
+                page_number,
+                f"record {position} has no {' + '.join(spec.key_fields)} (its key)",
             )
         stamp = spec.stamp_of(record)
         try:

@@ -51,7 +51,7 @@ def dotted_get(record: Mapping[str, Any], path: str) -> Any:
 class StreamSpec:
     system: str
     object: str  # the API's own object name
-    primary_key: str  # payload field (dotted path) holding the record's key
+    primary_key: str | tuple[str, ...]  # payload field(s) (dotted paths) holding the record's key
     replication_key: str | None  # payload field (dotted path) holding the modification stamp
     stamp_format: StampFormat
     page_size: int  # the largest page the API allows for this object
@@ -70,11 +70,19 @@ class StreamSpec:
         """Dagster asset name within the system prefix (valid identifier, lower case)."""
         return self.object.lower().replace("-", "_")
 
+    @property
+    def key_fields(self) -> tuple[str, ...]:
+        return (self.primary_key,) if isinstance(self.primary_key, str) else self.primary_key
+
     def key_of(self, record: Mapping[str, Any]) -> str | None:
-        value = dotted_get(record, self.primary_key)
-        if value is None or value == "":
-            return None
-        return str(value)
+        """The record's key as text (parts of a composite key joined by ':'); None when any part is missing."""
+        parts = []
+        for path in self.key_fields:
+            value = dotted_get(record, path)
+            if value is None or value == "":
+                return None
+            parts.append(str(value))
+        return ":".join(parts)
 
     def stamp_of(self, record: Mapping[str, Any]) -> str | None:
         if self.replication_key is None:

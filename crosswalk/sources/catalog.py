@@ -1,6 +1,6 @@
 """Every stream Crosswalk extracts, declared in one place: key, modification stamp, fields, page size, deletes.
 
-Page sizes are each API's largest: Intacct readByQuery 1000 (key scans too), Salesforce query batches 2000,
+Page sizes are each API's largest: Intacct `query` 2000 (key scans too), Salesforce query batches 2000,
 QuickBooks Online MAXRESULTS 1000, ESP+ search size 100.
 """
 
@@ -15,16 +15,43 @@ ESP = "esp"
 SYSTEMS = (INTACCT, SALESFORCE, QUICKBOOKS, ESP)
 
 
+_INTACCT_FIELDS = {
+    "PROJECT": (
+        "RECORDNO", "PROJECTID", "NAME", "DESCRIPTION", "CURRENCY", "PROJECTCATEGORY", "PROJECTSTATUS", "STATUS",
+        "BEGINDATE", "ENDDATE", "BUDGETAMOUNT", "CONTRACTAMOUNT", "ACTUALAMOUNT", "BUDGETQTY", "ESTQTY", "ACTUALQTY",
+        "REMAININGQTY", "PERCENTCOMPLETE", "OBSPERCENTCOMPLETE", "SFDCKEY", "PARENTID", "CUSTOMERID", "CUSTOMERNAME",
+        "PROJECTTYPE", "MANAGERID", "DEPARTMENTID", "LOCATIONID", "WHENCREATED", "WHENMODIFIED", "MEGAENTITYID",
+        "MEGAENTITYNAME", "SFDC_PROJECT_ID", "RECORD_URL",
+    ),
+    "TASK": (
+        "RECORDNO", "TASKID", "NAME", "PARENTID", "PROJECTKEY", "PROJECTID", "PROJECTNAME", "CUSTOMERID", "PBEGINDATE",
+        "PENDDATE", "ABEGINDATE", "AENDDATE", "BUDGETQTY", "ESTQTY", "ACTUALQTY", "REMAININGQTY", "PERCENTCOMPLETE",
+        "OBSPERCENTCOMPLETE", "DESCRIPTION", "ISMILESTONE", "BILLABLE", "TASKNO", "PRIORITY", "TASKSTATUS",
+        "WHENCREATED", "WHENMODIFIED", "MEGAENTITYID", "SFDC_TASK_ID", "RECORD_URL",
+    ),
+    "CUSTOMER": (
+        "RECORDNO", "CUSTOMERID", "NAME", "ENTITY", "PARENTID", "TERMNAME", "CREDITLIMIT", "TOTALDUE", "CURRENCY",
+        "STATUS", "ONHOLD", "WHENCREATED", "WHENMODIFIED", "MEGAENTITYID", "RECORD_URL",
+    ),
+    "LOCATIONENTITY": (
+        "RECORDNO", "LOCATIONID", "NAME", "PARENTID", "STARTDATE", "ENDDATE", "STATUS", "CURRENCY", "ENTITY",
+        "LOCATIONTYPE", "OPCOUNTRY", "WHENCREATED", "WHENMODIFIED", "RECORD_URL",
+    ),
+}  # fmt: skip
+
+
 def _intacct(object_name: str) -> StreamSpec:
+    # `query` (not readByQuery) because it orders by WHENMODIFIED, so each committed page can move the watermark.
     return StreamSpec(
         system=INTACCT,
         object=object_name,
         primary_key="RECORDNO",
         replication_key="WHENMODIFIED",
         stamp_format=StampFormat.INTACCT,
-        page_size=1000,
+        page_size=2000,
+        fields=_INTACCT_FIELDS[object_name],
         deletes=(DeleteDetection.KEY_SCAN,),
-        key_page_size=1000,
+        key_page_size=2000,
     )
 
 
@@ -63,18 +90,23 @@ def _quickbooks(object_name: str) -> StreamSpec:
     )
 
 
-def _esp(object_name: str, inactive_field: str | None = None) -> StreamSpec:
+def _esp(
+    object_name: str,
+    primary_key: str | tuple[str, ...] = "Id",
+    replication_key: str | None = "UpdateDate",
+    inactive_field: str | None = None,
+) -> StreamSpec:
     deletes = (DeleteDetection.CHANGE_FEED,) + ((DeleteDetection.INACTIVE,) if inactive_field else ())
     return StreamSpec(
         system=ESP,
         object=object_name,
-        primary_key="Id",
-        replication_key="UpdateDate",
+        primary_key=primary_key,
+        replication_key=replication_key,
         stamp_format=StampFormat.ISO8601,
         page_size=100,
         deletes=deletes,
         inactive_field=inactive_field,
-        inactive_values=("Inactive",) if inactive_field else (),
+        inactive_values=(False,) if inactive_field else (),
     )
 
 
@@ -89,14 +121,14 @@ STREAMS: tuple[StreamSpec, ...] = (
     _salesforce("ia_crm__Project__c", ("Name",)),
     _salesforce("ia_crm__Task__c", ("Name",)),
     *(_quickbooks(name) for name in (*_QBO_NAME_LISTS, "Invoice", "PurchaseOrder", "Bill")),
-    _esp("companies", inactive_field="Status"),
-    _esp("contacts"),
-    _esp("users"),
+    _esp("companies", inactive_field="IsActive"),
+    _esp("contacts", inactive_field="IsActive"),
+    _esp("users", inactive_field="IsActive"),
     _esp("orders"),
     _esp("purchaseorders"),
     _esp("bills"),
-    _esp("quickbooks_links"),
-    _esp("quickbooks_settings"),
+    _esp("quickbooks_links", primary_key=("CompanyId", "MemberType")),
+    _esp("quickbooks_settings", primary_key="Provider"),
 )
 
 

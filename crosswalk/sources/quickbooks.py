@@ -1,0 +1,225 @@
+"""QuickBooks Online through python-quickbooks and intuit-oauth (SPEC B1), with a refresh token that survives crashes.
+
+The refresh token rotates on every refresh, so each new one is committed to the staging store before the access
+token is used; at start the store's copy is tried first, then the environment's. python-quickbooks neither refreshes
+by itself nor picks up a refreshed token, so the client is rebuilt after every refresh. Tokens and secrets are
+scrubbed from every error this module raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import requests
+from intuitlib.client import AuthClient
+from intuitlib.exceptions import AuthClientError
+from quickbooks import QuickBooks
+from quickbooks.exceptions import AuthorizationException, QuickbooksException
+
+from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError, TransientError
+from crosswalk.extract.paging import KeysetPage, keyset_pages
+from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry
+from crosswalk.extract.source import Record
+from crosswalk.extract.streams import DeleteDetection, StampFormat, StreamSpec, parse_stamp
+from crosswalk.staging import StagingStore
+
+SYSTEM = "quickbooks"
+MINOR_VERSION = 75
+MAX_RESULTS = 1000
+CDC_WINDOW = timedelta(days=30)
+CDC_MAX_OBJECTS = 1000
+REDIRECT_URI = "https://localhost/crosswalk/quickbooks/callback"  # unused by refresh; AuthClient requires one
+T = TypeVar("T")
+
+
+def refresh_token_credential(realm_id: str) -> str:
+    return f"refresh_token:{realm_id}"
+
+
+class _Malformed(Exception):
+    pass
+
+
+class QuickBooksSource:
+    system = SYSTEM
+
+    def __init__(
+        self,
+        base_url: str,
+        discovery_url: str,
+        client_id: str,
+        client_secret: str,
+        realm_id: str,
+        initial_refresh_token: str,
+        store: StagingStore,
+        retry: RetryPolicy,
+        timeout: float,
+    ) -> None:
+        self.meter = CallMeter()
+        self.base_url = base_url.rstrip("/")
+        self.discovery_url = discovery_url
+        self.realm_id = realm_id
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._initial_refresh_token = initial_refresh_token
+        self.store = store
+        self.retry = retry
+        self.timeout = timeout
+        self._qb: QuickBooks | None = None
+        self._secrets: set[str] = {client_secret, initial_refresh_token}
+        self._last_status: int | None = None
+        self.refreshes = 0
+
+    def close(self) -> None:
+        if self._qb is not None and getattr(self._qb, "session", None) is not None:
+            self._qb.session.close()
+
+    # ---- tokens ------------------------------------------------------------------------------------------
+
+    def scrub(self, text: str) -> str:
+        """The text with every token and secret this source knows replaced by ***."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _refresh(self) -> QuickBooks:
+        """Refresh the access token (rotating the refresh token, stored before use) and rebuild the client."""
+        credential = refresh_token_credential(self.realm_id)
+        stored = self.store.get_credential(SYSTEM, credential)
+        candidates = [t for t in dict.fromkeys([stored, self._initial_refresh_token]) if t]
+        last_error = "no refresh token configured (QBO_REFRESH_TOKEN)"
+        for token in candidates:
+            auth_client = AuthClient(self._client_id, self._client_secret, REDIRECT_URI, environment=self.discovery_url)
+            try:
+                self.meter.calls += 1
+                auth_client.refresh(refresh_token=token)
+            except AuthClientError as exc:
+                if exc.status_code == 429 or exc.status_code >= 500:
+                    raise TransientError(f"token endpoint HTTP {exc.status_code}") from None
+                last_error = f"token endpoint refused a refresh token: HTTP {exc.status_code} {self.scrub(_text(exc))}"
+                continue
+            new_token = auth_client.refresh_token
+            self._secrets.update({token, new_token or "", auth_client.access_token or ""})
+            if new_token:
+                self.store.set_credential(SYSTEM, credential, new_token)  # durable before any use
+            self.refreshes += 1
+            qb = QuickBooks(
+                auth_client=auth_client, refresh_token=new_token, company_id=self.realm_id, minorversion=MINOR_VERSION
+            )
+            qb.api_url_v3 = self.base_url
+            qb.session.hooks["response"].append(self._remember_status)
+            self._qb = qb
+            return qb
+        raise CredentialsError(f"quickbooks: cannot refresh the connection ({last_error}); reconnect the app")
+
+    def _remember_status(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        self._last_status = response.status_code
+
+    def _call(self, describe: str, operation: Callable[[QuickBooks], T]) -> T:
+        def attempt() -> T:
+            qb = self._qb or call_with_retry(
+                self._refresh, describe="quickbooks token refresh", policy=self.retry, meter=None
+            )
+            self._last_status = None
+            try:
+                try:
+                    return operation(qb)
+                except AuthorizationException as exc:
+                    if exc.error_code != 401:
+                        raise
+                    qb = self._refresh()  # expired or revoked access token: refresh once, rebuild the client
+                    return operation(qb)
+            except AuthorizationException as exc:
+                raise CredentialsError(f"quickbooks refused the access token ({exc.error_code})") from None
+            except QuickbooksException as exc:
+                status = self._last_status
+                message = self.scrub(str(exc.message))
+                if status is not None and (status == 429 or status >= 500):
+                    raise TransientError(f"HTTP {status}") from None
+                if "ThrottleExceeded" in message or "statusCode=429" in message:
+                    raise TransientError("ThrottleExceeded") from None
+                if exc.error_code == 10000 and message.startswith("Error reading json response"):
+                    raise _Malformed(f"HTTP {status}: response is not JSON ({message[:160]!r})") from None
+                detail = self.scrub(str(exc.detail))
+                raise ExtractError(SYSTEM, describe, f"fault {exc.error_code}: {message} {detail}") from None
+
+        return call_with_retry(attempt, describe=f"quickbooks {describe}", policy=self.retry, meter=self.meter)
+
+    # ---- StreamSource ------------------------------------------------------------------------------------
+
+    def _query(self, spec: StreamSpec, where: list[str], order: str, start: int, page: int) -> KeysetPage:
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT * FROM {spec.object}{clause} ORDERBY {order} STARTPOSITION {start} MAXRESULTS {MAX_RESULTS}"
+        try:
+            result = self._call(f"query {spec.object} page {page}", lambda qb: qb.query(sql))
+        except _Malformed as exc:
+            raise BadResponseError(SYSTEM, spec.object, page, str(exc)) from exc
+        response = result.get("QueryResponse") if isinstance(result, dict) else None
+        if not isinstance(response, dict):
+            raise BadResponseError(SYSTEM, spec.object, page, "response has no QueryResponse")
+        records = response.get(spec.object, [])
+        if not isinstance(records, list):
+            raise BadResponseError(SYSTEM, spec.object, page, f"QueryResponse.{spec.object} is not a list")
+        return KeysetPage(records, more=len(records) >= MAX_RESULTS)
+
+    def _base_filter(self, spec: StreamSpec) -> list[str]:
+        # Name-list queries hide inactive rows unless Active is named; inactive rows are how deletes show.
+        return ["Active IN (true, false)"] if DeleteDetection.INACTIVE in spec.deletes else []
+
+    def read_pages(self, spec: StreamSpec, since: str | None) -> Iterator[list[Record]]:
+        pages = 0
+
+        def fetch(since: str | None, skip: int) -> KeysetPage:
+            nonlocal pages
+            pages += 1
+            where = self._base_filter(spec)
+            if since:
+                where.append(f"MetaData.LastUpdatedTime >= '{since}'")
+            return self._query(spec, where, "MetaData.LastUpdatedTime, Id", skip + 1, pages)
+
+        yield from keyset_pages(fetch, spec.stamp_of, since)
+
+    def is_deleted(self, spec: StreamSpec, record: Record) -> bool:
+        return spec.is_inactive(record) or record.get("status") == "Deleted"
+
+    def read_deleted_keys(self, spec: StreamSpec, since: str) -> Iterator[list[str]] | None:
+        """Deleted transaction ids from CDC, or None (key scan) when `since` is outside CDC's 30-day window or the
+        answer was truncated at CDC's 1000-object cap."""
+        if datetime.now(UTC) - parse_stamp(StampFormat.ISO8601, since) > CDC_WINDOW - timedelta(hours=1):
+            return None
+        try:
+            result = self._call(f"cdc {spec.object}", lambda qb: qb.change_data_capture(spec.object, since))
+        except _Malformed as exc:
+            raise BadResponseError(SYSTEM, spec.object, None, f"CDC: {exc}") from exc
+        deleted: list[str] = []
+        total = 0
+        for block in (result.get("CDCResponse") or [{}])[0].get("QueryResponse") or []:
+            for record in block.get(spec.object, []) or []:
+                total += 1
+                if record.get("status") == "Deleted" and record.get("Id"):
+                    deleted.append(str(record["Id"]))
+        if total >= CDC_MAX_OBJECTS:
+            return None
+        return iter([deleted])
+
+    def read_all_keys(self, spec: StreamSpec) -> Iterator[list[str]]:
+        pages = 0
+        after = 0
+        while True:
+            pages += 1
+            where = [*self._base_filter(spec), f"Id > '{after}'"] if after else self._base_filter(spec)
+            result = self._query(spec, where, "Id", 1, pages)
+            keys = [str(r["Id"]) for r in result.records if r.get("Id")]
+            if keys:
+                yield keys
+            if not result.more or not keys:
+                return
+            after = max(int(k) for k in keys)
+
+
+def _text(exc: AuthClientError) -> str:
+    content = exc.content
+    return content.decode("utf-8", "replace")[:200] if isinstance(content, bytes) else str(content)[:200]
