@@ -20,7 +20,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulators.core.clock import EmulatorClock
-from emulators.core.faults import Fault, FaultInjector, FaultKind, FaultPlanError
+from emulators.core.damage import damage_response
+from emulators.core.faults import BAD_RESPONSE_KINDS, Fault, FaultInjector, FaultKind, FaultPlanError
 from emulators.core.stats import RequestStats
 
 ADMIN_PREFIX = "/__admin/"
@@ -205,6 +206,9 @@ class FaultAndStatsMiddleware:
                 await asyncio.sleep(fault.delay_seconds)
             elif fault.kind is FaultKind.EXPIRE_SESSION:
                 self.backend.expire_sessions()
+            elif fault.kind in BAD_RESPONSE_KINDS:
+                await self._serve_damaged(scope, receive, send, fault)
+                return
             elif fault.kind is FaultKind.RESET:
                 self.backend.stats.request(f"{method} {path}")
                 # Headers promise a body that never comes; uvicorn then closes the socket mid-response.
@@ -216,6 +220,20 @@ class FaultAndStatsMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, self._send_counting(scope, send))
+
+    async def _serve_damaged(self, scope: Scope, receive: Receive, send: Send, fault: Fault) -> None:
+        """Let the backend answer in full, then damage the reply as the fault says before it leaves."""
+        messages: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            messages.append(message)
+
+        await self.app(scope, receive, self._send_counting(scope, capture))
+        start = next(m for m in messages if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+        status, headers, body = damage_response(fault, start["status"], list(start.get("headers", [])), body)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _send_counting(self, scope: Scope, send: Send) -> Send:
         counted = False

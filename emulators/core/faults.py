@@ -22,6 +22,16 @@ class FaultKind(StrEnum):
     RESET = "reset"  # the server sends headers then drops the connection
     EXPIRE_SESSION = "expire_session"  # every live session/token is expired before the call is served
     RECORD_ERROR = "record_error"  # one record of a write fails with the API's per-record error
+    # Bad responses: the real reply, damaged on the way out.
+    TRUNCATED = "truncated"  # the body is cut in half (a dropped connection behind a proxy)
+    HTML = "html"  # a 200 HTML page instead of the API's reply (a captive portal or maintenance page)
+    WRONG_CONTENT_TYPE = "wrong_content_type"  # the real body labelled text/plain
+    DROP_FIELD = "drop_field"  # the first occurrence of `field` (JSON key or XML element) is removed from the body
+
+
+BAD_RESPONSE_KINDS = frozenset(
+    {FaultKind.TRUNCATED, FaultKind.HTML, FaultKind.WRONG_CONTENT_TYPE, FaultKind.DROP_FIELD}
+)
 
 
 class FaultPlanError(ValueError):
@@ -40,6 +50,7 @@ class Fault:
     retry_after: float | None = None
     object: str | None = None
     message: str | None = None
+    target_field: str | None = None  # "field" in the plan: what DROP_FIELD removes
     fired: int = 0
     _pattern: re.Pattern[str] | None = field(default=None, repr=False)
 
@@ -57,6 +68,8 @@ class Fault:
             count = 1
         if rate is not None and not 0 <= float(rate) <= 1:
             raise FaultPlanError(f"fault 'rate' must be within 0..1, got {rate!r}")
+        if kind is FaultKind.DROP_FIELD and not raw.get("field"):
+            raise FaultPlanError("a drop_field fault needs 'field' (the JSON key or XML element to remove)")
         if count is not None and int(count) < 0:
             raise FaultPlanError(f"fault 'count' must be >= 0, got {count!r}")
         path = raw.get("path")
@@ -75,6 +88,7 @@ class Fault:
             retry_after=float(raw["retry_after"]) if raw.get("retry_after") is not None else None,
             object=raw.get("object"),
             message=raw.get("message"),
+            target_field=raw.get("field"),
             _pattern=pattern,
         )
 
@@ -90,6 +104,7 @@ class Fault:
             "retry_after": self.retry_after,
             "object": self.object,
             "message": self.message,
+            "field": self.target_field,
             "fired": self.fired,
         }
         return {k: v for k, v in out.items() if v is not None}
@@ -138,9 +153,7 @@ class FaultInjector:
 
     def draw_record_error(self, object_name: str) -> Fault | None:
         """Consulted by a backend once per record it is about to write."""
-        return self._draw(
-            lambda f: f.kind is FaultKind.RECORD_ERROR and (f.object is None or f.object == object_name)
-        )
+        return self._draw(lambda f: f.kind is FaultKind.RECORD_ERROR and (f.object is None or f.object == object_name))
 
     def _draw(self, predicate: Any) -> Fault | None:
         if not self.faults:

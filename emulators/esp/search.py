@@ -6,6 +6,8 @@ computed once and cached until the object changes, so walking 1,000 pages of a 1
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -244,6 +246,15 @@ class SearchCache:
 
 
 def search_ids(store: EspStore, cache: SearchCache, object_name: str, criteria: SearchCriteria) -> list[int]:
+    if criteria.modified_since is not None and criteria.sort[:1] == (("UpdateDate", False),):
+        # The incremental-extract query: every page asks from a new modifiedSince. Cut the cached full ordering at
+        # the first UpdateDate >= modifiedSince instead of filtering and sorting the object again.
+        everything = search_ids(store, cache, object_name, dataclasses.replace(criteria, modified_since=None))
+        records = store.records[object_name]
+        stamp_key = _sort_key("UpdateDate")
+        start = bisect.bisect_left(everything, (False, criteria.modified_since), key=lambda i: stamp_key(records[i]))
+        return everything[start:]
+
     def compute() -> list[int]:
         predicates = _predicates(object_name, criteria)
         rows = [r for r in store.records[object_name].values() if all(p(r) for p in predicates)]
@@ -286,6 +297,13 @@ def link_keys(
         if by_update_date:
             rows.sort(key=lambda k: store.links[k]["UpdateDate"] if k in store.links else 0)
         return [rows, linked_count, unlinked_count]
+
+    if modified_since is not None and by_update_date:
+        rows, linked_count, unlinked_count = link_keys(store, cache, member_type, linked, None, by_update_date)
+        start = bisect.bisect_left(
+            rows, modified_since, key=lambda k: store.links[k]["UpdateDate"] if k in store.links else 0
+        )
+        return rows[start:], linked_count, unlinked_count
 
     key = (
         LINK_OBJECT,

@@ -167,3 +167,26 @@ def test_tls_server_is_trusted_through_the_bundle(tmp_path: Path) -> None:
             client.get(f"{server.origin}/__admin/health")
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [
+        ({"kind": "truncated"}, lambda r: r.status_code == 200),
+        ({"kind": "html"}, lambda r: r.headers["content-type"].startswith("text/html") and "<html>" in r.text),
+        ({"kind": "wrong_content_type"}, lambda r: r.headers["content-type"].startswith("text/plain") and r.json()),
+        ({"kind": "drop_field", "field": "Id"}, lambda r: r.json() == [{"Name": "one"}]),
+    ],
+)
+def test_bad_response_faults_damage_the_real_reply(notes: Any, fault: dict[str, Any], check: Any) -> None:
+    backend, origin = notes
+    backend.seed({"Note": [{"Id": "1", "Name": "one"}]})
+    backend.notes["1"].pop("SystemStamp")
+    with httpx.Client(base_url=origin) as client:
+        intact = client.get("/notes")
+        client.post("/__admin/faults", json={"faults": [{**fault, "path": "^/notes$"}]})
+        damaged = client.get("/notes")
+        assert check(damaged), damaged.text
+        assert client.get("/notes").content == intact.content  # one call only
+    if fault["kind"] == "truncated":
+        assert len(damaged.content) == len(intact.content) // 2
