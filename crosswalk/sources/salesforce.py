@@ -57,6 +57,8 @@ class SalesforceSource:
         self.session = requests.Session()
         if ca_bundle:
             self.session.verify = ca_bundle
+            # Otherwise requests lets REQUESTS_CA_BUNDLE from the environment override the session's bundle.
+            self.session.trust_env = False
         self._sf: Salesforce | None = None
         self.tokens_fetched = 0
 
