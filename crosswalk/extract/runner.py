@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crosswalk.extract.errors import BadResponseError, ExtractError
+from crosswalk.extract.prefetch import prefetched
 from crosswalk.extract.source import Record, StreamSource
 from crosswalk.extract.streams import DeleteDetection, StreamSpec, parse_stamp
 from crosswalk.staging.store import RawRecord, StagingStore, WriteCounts
@@ -141,7 +142,7 @@ def extract_stream(
     watermark = Watermark(spec, before)
     started = time.monotonic()
     try:
-        for page in source.read_pages(spec, before):
+        for page in prefetched(source.read_pages(spec, before)):
             result.pages += 1
             records = to_raw_records(spec, source, page, result.pages)
             result.counts.add(store.stage_raw_records(spec.system, spec.object, records, run_id))
