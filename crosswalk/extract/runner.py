@@ -159,6 +159,9 @@ def extract_stream(
                 log(f"{spec.name}: {result.rows_read} rows in {result.pages} pages, {time.monotonic() - started:.1f}s")
         if before is not None:
             _detect_deletes(spec, source, store, run_id, before, result, key_scan_every, now)
+        elif DeleteDetection.KEY_SCAN in spec.deletes:
+            # A complete first read has seen every live key: it counts as a key scan.
+            store.mark_key_scan(spec.system, spec.object, result.started_at)
     except ExtractError as exc:
         if isinstance(exc, BadResponseError):
             # A malformed answer may hide records before it: the stream starts again from where this run found it.

@@ -33,6 +33,8 @@ def uvicorn_config(app: ASGIApp, cert_file: Path | None = None, key_file: Path |
         ssl_certfile=str(cert_file) if cert_file else None,
         ssl_keyfile=str(key_file) if key_file else None,
         timeout_keep_alive=30,
+        # Clients that keep a TLS connection open must not hold a stop (tests, Ctrl-C) for uvicorn's default wait.
+        timeout_graceful_shutdown=1,
         backlog=2048,
     )
 

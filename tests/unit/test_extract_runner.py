@@ -131,6 +131,8 @@ def test_key_scan_flags_deleted_records_when_due(sqlite_store: StagingStore) -> 
     source = ListSource([project(i, i) for i in range(1, 5)])
     extract_stream(SPEC, source, sqlite_store, "run-1")
     del source.records[2]
+    quiet = extract_stream(SPEC, source, sqlite_store, "run-2", key_scan_every=timedelta(hours=1))
+    assert not quiet.key_scan  # the first, complete read counts as a key scan
     result = extract_stream(SPEC, source, sqlite_store, "run-2", key_scan_every=timedelta(0))
     assert result.key_scan and result.counts.deleted == 1
     record = sqlite_store.staged_record("intacct", "PROJECT", "2")
