@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from abc import abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
@@ -119,36 +120,66 @@ class EspResource(SystemResource):
         )
 
 
+# Each system resource's fields and the SPEC E environment variable that sets each one.
+ENVIRONMENT: dict[str, tuple[type[SystemResource], dict[str, str]]] = {
+    "intacct": (
+        IntacctResource,
+        {
+            "url": "INTACCT_URL",
+            "sender_id": "INTACCT_SENDER_ID",
+            "sender_password": "INTACCT_SENDER_PASSWORD",
+            "company_id": "INTACCT_COMPANY_ID",
+            "user_id": "INTACCT_USER_ID",
+            "user_password": "INTACCT_USER_PASSWORD",
+        },
+    ),
+    "salesforce": (
+        SalesforceResource,
+        {
+            "instance_url": "SALESFORCE_INSTANCE_URL",
+            "client_id": "SALESFORCE_CLIENT_ID",
+            "client_secret": "SALESFORCE_CLIENT_SECRET",
+        },
+    ),
+    "quickbooks": (
+        QuickBooksResource,
+        {
+            "base_url": "QBO_BASE_URL",
+            "discovery_url": "QBO_DISCOVERY_URL",
+            "client_id": "QBO_CLIENT_ID",
+            "client_secret": "QBO_CLIENT_SECRET",
+            "realm_id": "QBO_REALM_ID",
+            "refresh_token": "QBO_REFRESH_TOKEN",
+        },
+    ),
+    "esp": (EspResource, {"url": "ESP_URL", "client_id": "ESP_CLIENT_ID", "client_secret": "ESP_CLIENT_SECRET"}),
+}
+
+
+# Optional settings: read when the client is built (os.environ) rather than required by Dagster at launch.
+OPTIONAL_ENVIRONMENT: dict[str, dict[str, str]] = {"salesforce": {"ca_bundle": "SALESFORCE_CA_BUNDLE"}}
+
+
 def resources_from_env() -> dict[str, Any]:
-    """The resources of the code location, every connection setting read from its SPEC E environment variable."""
+    """The resources of the code location, every connection setting read from its environment variable at run time."""
     from resources.staging import StagingStoreResource
 
-    return {
-        "staging": StagingStoreResource(),
-        "intacct": IntacctResource(
-            url=EnvVar("INTACCT_URL"),
-            sender_id=EnvVar("INTACCT_SENDER_ID"),
-            sender_password=EnvVar("INTACCT_SENDER_PASSWORD"),
-            company_id=EnvVar("INTACCT_COMPANY_ID"),
-            user_id=EnvVar("INTACCT_USER_ID"),
-            user_password=EnvVar("INTACCT_USER_PASSWORD"),
-        ),
-        "salesforce": SalesforceResource(
-            instance_url=EnvVar("SALESFORCE_INSTANCE_URL"),
-            client_id=EnvVar("SALESFORCE_CLIENT_ID"),
-            client_secret=EnvVar("SALESFORCE_CLIENT_SECRET"),
-        ),
-        "quickbooks": QuickBooksResource(
-            base_url=EnvVar("QBO_BASE_URL"),
-            discovery_url=EnvVar("QBO_DISCOVERY_URL"),
-            client_id=EnvVar("QBO_CLIENT_ID"),
-            client_secret=EnvVar("QBO_CLIENT_SECRET"),
-            realm_id=EnvVar("QBO_REALM_ID"),
-            refresh_token=EnvVar("QBO_REFRESH_TOKEN"),
-        ),
-        "esp": EspResource(
-            url=EnvVar("ESP_URL"),
-            client_id=EnvVar("ESP_CLIENT_ID"),
-            client_secret=EnvVar("ESP_CLIENT_SECRET"),
-        ),
-    }
+    resources: dict[str, Any] = {"staging": StagingStoreResource()}
+    for system, (resource_class, fields) in ENVIRONMENT.items():
+        resources[system] = resource_class(**{name: EnvVar(variable) for name, variable in fields.items()})
+    return resources
+
+
+def resource_from_values(system: str, values: Mapping[str, str]) -> SystemResource:
+    """A system resource configured with plain values taken from a mapping of the same variables (e.g. a sandbox
+    env file's), for scripts and tests that run outside Dagster."""
+    resource_class, fields = ENVIRONMENT[system]
+    settings = {name: values[variable] for name, variable in fields.items()}
+    settings.update(
+        {
+            name: values[variable]
+            for name, variable in OPTIONAL_ENVIRONMENT.get(system, {}).items()
+            if values.get(variable)
+        }
+    )
+    return resource_class(**settings)

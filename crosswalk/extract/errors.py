@@ -22,6 +22,11 @@ class BadResponseError(ExtractError):
         super().__init__(system, object_name, where + problem)
 
 
+class MalformedResponseError(Exception):
+    """An API reply that is not a usable answer (truncated, HTML, wrong content type); a client raises it where it
+    finds the damage and the stream's page loop turns it into BadResponseError naming system, object and page."""
+
+
 class TransientError(Exception):
     """A failure worth retrying (throttling, 5xx, reset connection, timeout); retry_after in seconds if the API said."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crosswalk.extract.errors import BadResponseError, ExtractError
+from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError
 from crosswalk.extract.prefetch import prefetched
 from crosswalk.extract.source import Record, StreamSource
 from crosswalk.extract.streams import DeleteDetection, StreamSpec, parse_stamp
@@ -73,8 +73,10 @@ class Watermark:
         self.text = text
         self.instant = parse_stamp(spec.stamp_format, text) if text else None
 
-    def offer(self, text: str) -> None:
-        instant = parse_stamp(self.spec.stamp_format, text)
+    def offer(self, text: str, instant: datetime | None = None) -> None:
+        """Consider a stamp; `instant` is its parsed value when the caller already has it."""
+        if instant is None:
+            instant = parse_stamp(self.spec.stamp_format, text)
         if self.instant is None or instant > self.instant:
             self.text, self.instant = text, instant
 
@@ -134,7 +136,8 @@ def extract_stream(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     log: Callable[[str], None] = lambda _message: None,
 ) -> StreamResult:
-    """Extract one stream into staging. Raises ExtractError (with the partial result attached) on failure."""
+    """Extract one stream into staging. Raises ExtractError (with the partial result attached) on failure, or
+    CredentialsError unwrapped when the system refused the credentials (a person must fix the configuration)."""
     result = StreamResult(spec=spec, run_id=run_id, started_at=now())
     source.meter.reset()
     before = store.get_watermark(spec.system, spec.object)
@@ -151,7 +154,7 @@ def extract_stream(
                 result.preview.extend(_preview_row(spec, r) for r in records[: PREVIEW_ROWS - len(result.preview)])
             for record in records:
                 if record.replication_stamp:
-                    watermark.offer(record.replication_stamp)
+                    watermark.offer(record.replication_stamp, record.replicated_at)
             # Pages come in ascending stamp order, so everything up to this page's largest stamp is committed.
             if watermark.text != before and watermark.text is not None:
                 store.set_watermark(spec.system, spec.object, watermark.text, run_id)
@@ -167,6 +170,11 @@ def extract_stream(
             # A malformed answer may hide records before it: the stream starts again from where this run found it.
             store.set_watermark(spec.system, spec.object, before, run_id)
         _finish(result, source, store, now, error=str(exc))
+        exc.result = result  # type: ignore[attr-defined]
+        raise
+    except CredentialsError as exc:
+        # Not a fault of this stream and not retryable: callers must see the refusal as such, not a generic failure.
+        _finish(result, source, store, now, error=f"{type(exc).__name__}: {exc}")
         exc.result = result  # type: ignore[attr-defined]
         raise
     except Exception as exc:

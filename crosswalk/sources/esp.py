@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError, TransientError
+from crosswalk.extract.errors import (
+    BadResponseError,
+    CredentialsError,
+    ExtractError,
+    MalformedResponseError,
+    TransientError,
+)
 from crosswalk.extract.paging import KeysetPage, keyset_pages
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry, parse_retry_after
 from crosswalk.extract.source import Record
@@ -34,10 +40,6 @@ _SEARCH_PATHS = {
 }
 _DELETION_TYPES = {"companies": "Company", "contacts": "Contact", "quickbooks_links": "QuickBooksLink"}
 _SETTINGS_PATH = "settings/integrations/quickbooks"
-
-
-class _Malformed(Exception):
-    pass
 
 
 class _Unauthorized(Exception):
@@ -94,11 +96,15 @@ class EspSource:
                 raise TransientError(f"HTTP {response.status_code}", retry_after=retry_after)
             content_type = response.headers.get("Content-Type", "")
             if "json" not in content_type:
-                raise _Malformed(f"HTTP {response.status_code} with content type {content_type or 'none'!r}, not JSON")
+                raise MalformedResponseError(
+                    f"HTTP {response.status_code} with content type {content_type or 'none'!r}, not JSON"
+                )
             try:
                 body = response.json()
             except ValueError as exc:
-                raise _Malformed(f"HTTP {response.status_code}: response is not valid JSON ({exc})") from exc
+                raise MalformedResponseError(
+                    f"HTTP {response.status_code}: response is not valid JSON ({exc})"
+                ) from exc
             if response.status_code != 200:
                 error = body.get("Error") if isinstance(body, dict) else body
                 raise ExtractError(SYSTEM, describe, f"HTTP {response.status_code}: {error}")
@@ -127,7 +133,7 @@ class EspSource:
             params["modifiedSince"] = since
         try:
             body = self._get(_SEARCH_PATHS[spec.object], params, f"{spec.object} page {page}")
-        except _Malformed as exc:
+        except MalformedResponseError as exc:
             raise BadResponseError(SYSTEM, spec.object, page, str(exc)) from exc
         results = body.get("Results") if isinstance(body, dict) else None
         total = body.get("ResultsTotal") if isinstance(body, dict) else None
@@ -140,7 +146,7 @@ class EspSource:
         if spec.object == "quickbooks_settings":
             try:
                 settings = self._get(_SETTINGS_PATH, {}, "quickbooks settings")
-            except _Malformed as exc:
+            except MalformedResponseError as exc:
                 raise BadResponseError(SYSTEM, spec.object, 1, str(exc)) from exc
             yield [settings]
             return
@@ -169,7 +175,7 @@ class EspSource:
             params = {"since": since, "entityType": entity_type, "from": page, "size": 100}
             try:
                 body = self._get("deletions", params, f"{spec.object} deletions page {page}")
-            except _Malformed as exc:
+            except MalformedResponseError as exc:
                 raise BadResponseError(SYSTEM, spec.object, page, f"deletions feed: {exc}") from exc
             results = body.get("Results") if isinstance(body, dict) else None
             if not isinstance(results, list):

@@ -18,7 +18,13 @@ import httpx
 from defusedxml import ElementTree as SafeElementTree
 from defusedxml.common import DefusedXmlException
 
-from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError, TransientError
+from crosswalk.extract.errors import (
+    BadResponseError,
+    CredentialsError,
+    ExtractError,
+    MalformedResponseError,
+    TransientError,
+)
 from crosswalk.extract.paging import KeysetPage, keyset_pages
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry, parse_retry_after
 from crosswalk.extract.source import Record
@@ -28,10 +34,6 @@ SYSTEM = "intacct"
 QUERY_PAGE_MAX = 2000  # `query` pagesize maximum (readByQuery stops at 1000)
 # Authentication-level error numbers that mean the session is no longer valid (log in again, once).
 _SESSION_ERRORS = ("XL03000006",)
-
-
-class IntacctResponseError(Exception):
-    """The gateway answered with something that is not a usable XML response."""
 
 
 class IntacctFunctionError(Exception):
@@ -121,7 +123,7 @@ class IntacctGateway:
         api = data.find("api") if data is not None else None
         session_id = api.findtext("sessionid") if api is not None else None
         if not session_id:
-            raise IntacctResponseError("getAPISession returned no sessionid")
+            raise MalformedResponseError("getAPISession returned no sessionid")
         self._session_id = session_id
         self._endpoint = (api.findtext("endpoint") or "").strip() or self.url  # type: ignore[union-attr]
         self.sessions_opened += 1
@@ -154,18 +156,18 @@ class IntacctGateway:
             )
         content_type = response.headers.get("Content-Type", "")
         if "xml" not in content_type:
-            raise IntacctResponseError(
+            raise MalformedResponseError(
                 f"HTTP {response.status_code} with content type {content_type or 'none'!r}, not XML "
                 f"(starts {response.text[:80]!r})"
             )
         try:
             root = SafeElementTree.fromstring(response.content)
         except DefusedXmlException as exc:
-            raise IntacctResponseError(f"response XML uses forbidden constructs ({type(exc).__name__})") from exc
+            raise MalformedResponseError(f"response XML uses forbidden constructs ({type(exc).__name__})") from exc
         except SafeElementTree.ParseError as exc:
-            raise IntacctResponseError(f"response is not well-formed XML ({exc})") from exc
+            raise MalformedResponseError(f"response is not well-formed XML ({exc})") from exc
         if root.tag != "response":
-            raise IntacctResponseError(f"response root element is <{root.tag}>, not <response>")
+            raise MalformedResponseError(f"response root element is <{root.tag}>, not <response>")
         control_status = root.findtext("control/status")
         if control_status != "success":
             errors = _errors(root.find("errormessage"))
@@ -180,7 +182,7 @@ class IntacctGateway:
     def _result_data(root: Element) -> Element | None:
         operation = root.find("operation")
         if operation is None:
-            raise IntacctResponseError("response has no <operation>")
+            raise MalformedResponseError("response has no <operation>")
         if operation.findtext("authentication/status") != "success":
             errors = _errors(operation.find("errormessage"))
             if any(e["errorno"] in _SESSION_ERRORS for e in errors) or not errors:
@@ -188,7 +190,7 @@ class IntacctGateway:
             raise CredentialsError(f"intacct authentication failed: {IntacctFunctionError('login', errors)}")
         result = operation.find("result")
         if result is None:
-            raise IntacctResponseError("response has no <result>")
+            raise MalformedResponseError("response has no <result>")
         if result.findtext("status") != "success":
             raise IntacctFunctionError(result.findtext("function") or "function", _errors(result.find("errormessage")))
         return result.find("data")
@@ -235,7 +237,7 @@ class IntacctSource:
         )
         try:
             data = self.gateway.call(function, f"query {spec.object} page {page}")
-        except IntacctResponseError as exc:
+        except MalformedResponseError as exc:
             raise BadResponseError(SYSTEM, spec.object, page, str(exc)) from exc
         except IntacctFunctionError as exc:
             raise ExtractError(SYSTEM, spec.object, f"page {page}: {exc}") from exc

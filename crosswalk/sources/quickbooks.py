@@ -18,11 +18,18 @@ from intuitlib.exceptions import AuthClientError
 from quickbooks import QuickBooks
 from quickbooks.exceptions import AuthorizationException, QuickbooksException
 
-from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError, TransientError
+from crosswalk.extract.errors import (
+    BadResponseError,
+    CredentialsError,
+    ExtractError,
+    MalformedResponseError,
+    TransientError,
+)
 from crosswalk.extract.paging import KeysetPage, keyset_pages
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import DeleteDetection, StampFormat, StreamSpec, parse_stamp
+from crosswalk.sources.replies import require_json_reply
 from crosswalk.staging import StagingStore
 
 SYSTEM = "quickbooks"
@@ -36,10 +43,6 @@ T = TypeVar("T")
 
 def refresh_token_credential(realm_id: str) -> str:
     return f"refresh_token:{realm_id}"
-
-
-class _Malformed(Exception):
-    pass
 
 
 class QuickBooksSource:
@@ -73,8 +76,11 @@ class QuickBooksSource:
         self.refreshes = 0
 
     def close(self) -> None:
-        if self._qb is not None and getattr(self._qb, "session", None) is not None:
-            self._qb.session.close()
+        # Both the API session and the AuthClient (a requests.Session too) keep a connection open.
+        if self._qb is not None:
+            for session in (getattr(self._qb, "session", None), getattr(self._qb, "auth_client", None)):
+                if session is not None:
+                    session.close()
 
     # ---- tokens ------------------------------------------------------------------------------------------
 
@@ -96,21 +102,33 @@ class QuickBooksSource:
             try:
                 self.meter.calls += 1
                 auth_client.refresh(refresh_token=token)
-            except AuthClientError as exc:
+            except Exception as exc:
+                auth_client.close()
+                if not isinstance(exc, AuthClientError):
+                    raise
                 if exc.status_code == 429 or exc.status_code >= 500:
                     raise TransientError(f"token endpoint HTTP {exc.status_code}") from None
                 last_error = f"token endpoint refused a refresh token: HTTP {exc.status_code} {self.scrub(_text(exc))}"
                 continue
             new_token = auth_client.refresh_token
             self._secrets.update({token, new_token or "", auth_client.access_token or ""})
-            if new_token:
-                self.store.set_credential(SYSTEM, credential, new_token)  # durable before any use
+            try:
+                if new_token:
+                    self.store.set_credential(SYSTEM, credential, new_token)  # durable before any use
+                qb = QuickBooks(
+                    auth_client=auth_client,
+                    refresh_token=new_token,
+                    company_id=self.realm_id,
+                    minorversion=MINOR_VERSION,
+                )
+            except Exception:
+                auth_client.close()
+                raise
             self.refreshes += 1
-            qb = QuickBooks(
-                auth_client=auth_client, refresh_token=new_token, company_id=self.realm_id, minorversion=MINOR_VERSION
-            )
+            self.close()  # the replaced client's connections
             qb.api_url_v3 = self.base_url
             qb.session.hooks["response"].append(self._remember_status)
+            qb.session.hooks["response"].append(require_json_reply)
             self._qb = qb
             return qb
         raise CredentialsError(f"quickbooks: cannot refresh the connection ({last_error}); reconnect the app")
@@ -118,11 +136,21 @@ class QuickBooksSource:
     def _remember_status(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         self._last_status = response.status_code
 
+    def _refresh_with_retry(self) -> QuickBooks:
+        """_refresh with the shared retries; _refresh counts its own calls, so only the retries are added here."""
+        attempts = CallMeter()
+        try:
+            return call_with_retry(
+                self._refresh, describe="quickbooks token refresh", policy=self.retry, meter=attempts
+            )
+        finally:
+            self.meter.retries += attempts.retries
+            for reason, count in attempts.retry_reasons.items():
+                self.meter.retry_reasons[reason] = self.meter.retry_reasons.get(reason, 0) + count
+
     def _call(self, describe: str, operation: Callable[[QuickBooks], T]) -> T:
         def attempt() -> T:
-            qb = self._qb or call_with_retry(
-                self._refresh, describe="quickbooks token refresh", policy=self.retry, meter=None
-            )
+            qb = self._qb or self._refresh_with_retry()
             self._last_status = None
             try:
                 try:
@@ -142,7 +170,7 @@ class QuickBooksSource:
                 if "ThrottleExceeded" in message or "statusCode=429" in message:
                     raise TransientError("ThrottleExceeded") from None
                 if exc.error_code == 10000 and message.startswith("Error reading json response"):
-                    raise _Malformed(f"HTTP {status}: response is not JSON ({message[:160]!r})") from None
+                    raise MalformedResponseError(f"HTTP {status}: response is not JSON ({message[:160]!r})") from None
                 detail = self.scrub(str(exc.detail))
                 raise ExtractError(SYSTEM, describe, f"fault {exc.error_code}: {message} {detail}") from None
 
@@ -155,7 +183,7 @@ class QuickBooksSource:
         sql = f"SELECT * FROM {spec.object}{clause} ORDERBY {order} STARTPOSITION {start} MAXRESULTS {MAX_RESULTS}"
         try:
             result = self._call(f"query {spec.object} page {page}", lambda qb: qb.query(sql))
-        except _Malformed as exc:
+        except MalformedResponseError as exc:
             raise BadResponseError(SYSTEM, spec.object, page, str(exc)) from exc
         response = result.get("QueryResponse") if isinstance(result, dict) else None
         if not isinstance(response, dict):
@@ -192,7 +220,7 @@ class QuickBooksSource:
             return None
         try:
             result = self._call(f"cdc {spec.object}", lambda qb: qb.change_data_capture(spec.object, since))
-        except _Malformed as exc:
+        except MalformedResponseError as exc:
             raise BadResponseError(SYSTEM, spec.object, None, f"CDC: {exc}") from exc
         deleted: list[str] = []
         total = 0

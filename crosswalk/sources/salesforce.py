@@ -15,19 +15,22 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
-from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError, TransientError
+from crosswalk.extract.errors import (
+    BadResponseError,
+    CredentialsError,
+    ExtractError,
+    MalformedResponseError,
+    TransientError,
+)
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import StampFormat, StreamSpec, parse_stamp
+from crosswalk.sources.replies import require_json_reply
 
 SYSTEM = "salesforce"
 API_VERSION = "59.0"
 QUERY_BATCH_SIZE = 2000
 T = TypeVar("T")
-
-
-class _Malformed(Exception):
-    pass
 
 
 def soql_datetime(watermark: str) -> str:
@@ -59,6 +62,7 @@ class SalesforceSource:
             self.session.verify = ca_bundle
             # Otherwise requests lets REQUESTS_CA_BUNDLE from the environment override the session's bundle.
             self.session.trust_env = False
+        self.session.hooks["response"].append(_require_json_api_reply)
         self._sf: Salesforce | None = None
         self.tokens_fetched = 0
 
@@ -80,6 +84,9 @@ class SalesforceSource:
             )
             if response.status_code == 429 or response.status_code >= 500:
                 raise TransientError(f"token endpoint HTTP {response.status_code}")
+            if response.status_code == 400 and _oauth_error_code(response) == "unknown_error":
+                # Salesforce's "retry your request": the token endpoint is throttled or briefly unavailable.
+                raise TransientError("token endpoint unknown_error")
             if response.status_code != 200:
                 error = _json_or_text(response)
                 raise CredentialsError(
@@ -112,9 +119,12 @@ class SalesforceSource:
             except SalesforceError as exc:
                 if exc.status == 429 or exc.status >= 500:
                     raise TransientError(f"HTTP {exc.status}") from exc
+                if exc.status == 403 and _error_codes(exc.content) & {"REQUEST_LIMIT_EXCEEDED"}:
+                    # Salesforce throttles (request limits, concurrent-request limits) with 403, not 429.
+                    raise TransientError("REQUEST_LIMIT_EXCEEDED") from exc
                 raise
             except ValueError as exc:  # the body was not JSON (HTML error page, truncated reply)
-                raise _Malformed(f"response is not valid JSON ({exc})") from exc
+                raise MalformedResponseError(f"response is not valid JSON ({exc})") from exc
 
         return call_with_retry(attempt, describe=f"salesforce {describe}", policy=self.retry, meter=self.meter)
 
@@ -140,7 +150,7 @@ class SalesforceSource:
                     f"queryAll {spec.object} page {page}",
                     lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True, headers=headers),
                 )
-        except _Malformed as exc:
+        except MalformedResponseError as exc:
             raise BadResponseError(SYSTEM, spec.object, page, str(exc)) from exc
         except SalesforceError as exc:
             raise ExtractError(SYSTEM, spec.object, f"page {page}: HTTP {exc.status}: {exc.content!r}") from exc
@@ -165,6 +175,26 @@ def _records_of(result: Any, spec: StreamSpec, page: int) -> list[Record]:
     if not isinstance(result, dict) or not isinstance(result.get("records"), list):
         raise BadResponseError(SYSTEM, spec.object, page, "query response has no records list")
     return result["records"]
+
+
+def _require_json_api_reply(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    if "/services/data/" in response.url:  # the REST API; the token endpoint is checked where it is called
+        require_json_reply(response, *args, **kwargs)
+
+
+def _error_codes(content: Any) -> set[str]:
+    """The errorCode values of a REST error body ([{"message", "errorCode"}, ...])."""
+    if not isinstance(content, list):
+        return set()
+    return {str(item.get("errorCode")) for item in content if isinstance(item, dict)}
+
+
+def _oauth_error_code(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
 
 
 def _json_or_text(response: requests.Response) -> str:

@@ -16,20 +16,9 @@ from crosswalk.sources.catalog import STREAMS
 from crosswalk.staging import StagingStore
 from crosswalk.staging import schema as staging_schema
 from tests.e2e.conftest import REPO, admin, dagster_command, job_env, run_job
+from tests.emulator_objects import ADMIN_OBJECTS
 
 pytestmark = pytest.mark.slow
-
-# The emulator's admin object behind each stream whose API object name differs from it.
-ADMIN_OBJECTS = {
-    ("esp", "companies"): "Company",
-    ("esp", "contacts"): "Contact",
-    ("esp", "users"): "User",
-    ("esp", "orders"): "Order",
-    ("esp", "purchaseorders"): "PurchaseOrder",
-    ("esp", "bills"): "Bill",
-    ("esp", "quickbooks_links"): "QuickBooksLink",
-    ("esp", "quickbooks_settings"): "QuickBooksSettings",
-}
 
 
 def emulator_keys(sandbox: Sandbox, system: str, object_name: str) -> set[str]:
