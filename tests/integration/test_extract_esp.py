@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from crosswalk.extract.errors import BadResponseError, CredentialsError
+from crosswalk.extract.errors import CredentialsError
 from tests.integration.extract_support import (
     Harness,
     HarnessFactory,
@@ -137,56 +137,6 @@ def test_a_company_created_updated_and_deleted_through_the_api_follows_in_stagin
     inactive = esp.store.staged_record(SYSTEM, "companies", str(seeded["Id"]))
     assert inactive is not None and inactive["deleted"] is True and inactive["payload"]["IsActive"] is False
     assert esp.staged_keys("companies") == admin_keys(esp, "companies")[1]
-
-
-@pytest.mark.parametrize(
-    ("fault", "problem"),
-    [
-        ({"kind": "truncated"}, "not valid JSON"),
-        ({"kind": "html"}, "text/html"),
-        ({"kind": "wrong_content_type"}, "text/plain"),
-        ({"kind": "drop_field", "field": "Id"}, "record 1 has no Id"),
-    ],
-    ids=["truncated", "html", "wrong_content_type", "missing_key"],
-)
-def test_a_bad_response_stops_only_that_stream_and_keeps_its_watermark(
-    esp: Harness, fault: dict[str, str], problem: str
-) -> None:
-    source = esp.source()
-    esp.run("companies", source)
-    watermark = esp.store.get_watermark(SYSTEM, "companies")
-    assert watermark is not None
-    esp.fault(path="/companies/search", count=1, **fault)
-    with pytest.raises(BadResponseError) as raised:
-        esp.run("companies", source)
-    error = raised.value
-    assert (error.system, error.object_name, error.page) == (SYSTEM, "companies", 1)
-    assert str(error).startswith("esp companies: page 1: ") and problem in str(error), str(error)
-    assert esp.store.get_watermark(SYSTEM, "companies") == watermark
-    assert esp.store.latest_extract_runs()[(SYSTEM, "companies")]["status"] == "failed"
-
-    other = esp.run("contacts", source)
-    assert other.error is None
-    assert esp.staged_keys("contacts", include_deleted=True) == admin_keys(esp, "contacts")[0]
-    assert esp.run("companies", source).error is None
-
-
-@pytest.mark.parametrize(
-    ("kind", "path"),
-    [
-        ("throttle", "/orders/search"),
-        ("server_error", "/orders/search"),
-        ("reset", "/orders/search"),
-        ("server_error", "/oauth2/token"),
-    ],
-    ids=["throttle", "server_error", "reset", "token_server_error"],
-)
-def test_transient_failures_are_retried_and_counted(esp: Harness, kind: str, path: str) -> None:
-    esp.fault(kind=kind, path=path, count=2)
-    result = esp.run("orders", esp.source())
-    assert result.retries >= 2 and sum(result.retry_reasons.values()) == result.retries
-    assert esp.staged_keys("orders") == admin_keys(esp, "orders")[1]
-    assert esp.store.latest_extract_runs()[(SYSTEM, "orders")]["retries"] == result.retries
 
 
 def test_an_expired_token_is_replaced(esp: Harness) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from defusedxml.ElementTree import fromstring
 
-from crosswalk.extract.errors import BadResponseError, CredentialsError
+from crosswalk.extract.errors import CredentialsError
 from tests.integration.extract_support import (
     Harness,
     HarnessFactory,
@@ -149,47 +149,6 @@ def test_a_customer_created_updated_and_deleted_through_the_api_follows_in_stagi
     row = intacct.store.staged_record(SYSTEM, "CUSTOMER", recordno)
     assert row is not None and row["deleted"] is True
     assert intacct.staged_keys("CUSTOMER") == admin_keys(intacct, "CUSTOMER")
-
-
-@pytest.mark.parametrize(
-    ("fault", "problem"),
-    [
-        ({"kind": "truncated"}, "not well-formed XML"),
-        ({"kind": "html"}, "content type 'text/html"),
-        ({"kind": "wrong_content_type"}, "content type 'text/plain"),
-        ({"kind": "drop_field", "field": "RECORDNO"}, "record 1 has no RECORDNO"),
-    ],
-    ids=["truncated", "html", "wrong_content_type", "missing_key"],
-)
-def test_a_bad_response_stops_only_that_stream_and_keeps_its_watermark(
-    intacct: Harness, fault: dict[str, str], problem: str
-) -> None:
-    source = intacct.source()
-    intacct.run("PROJECT", source)
-    watermark = intacct.store.get_watermark(SYSTEM, "PROJECT")
-    assert watermark is not None
-    # Every gateway call shares one path; the session is open, so the next call is the PROJECT page.
-    intacct.fault(path="/ia/xml/xmlgw", count=1, **fault)
-    with pytest.raises(BadResponseError) as raised:
-        intacct.run("PROJECT", source)
-    error = raised.value
-    assert (error.system, error.object_name, error.page) == (SYSTEM, "PROJECT", 1)
-    assert str(error).startswith("intacct PROJECT: page 1: ") and problem in str(error), str(error)
-    assert intacct.store.get_watermark(SYSTEM, "PROJECT") == watermark
-    assert intacct.store.latest_extract_runs()[(SYSTEM, "PROJECT")]["status"] == "failed"
-
-    other = intacct.run("TASK", source)
-    assert other.error is None and intacct.staged_keys("TASK") == admin_keys(intacct, "TASK")
-    assert intacct.run("PROJECT", source).error is None  # the fault was a one-off: the stream recovers
-
-
-@pytest.mark.parametrize("kind", ["throttle", "server_error", "reset"])
-def test_transient_failures_are_retried_and_counted(intacct: Harness, kind: str) -> None:
-    intacct.fault(kind=kind, path="/ia/xml/xmlgw", count=2)
-    result = intacct.run("PROJECT", intacct.source())
-    assert result.retries >= 2 and sum(result.retry_reasons.values()) == result.retries
-    assert intacct.staged_keys("PROJECT") == admin_keys(intacct, "PROJECT")
-    assert intacct.store.latest_extract_runs()[(SYSTEM, "PROJECT")]["retries"] == result.retries
 
 
 def test_an_expired_session_is_renewed_with_a_new_login(intacct: Harness) -> None:

@@ -14,7 +14,7 @@ from quickbooks import QuickBooks
 from quickbooks.objects import Customer, Invoice, Item
 from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
 
-from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError
+from crosswalk.extract.errors import CredentialsError, ExtractError
 from crosswalk.sources.quickbooks import refresh_token_credential
 from crosswalk.staging import StagingStore
 from tests.integration.extract_support import (
@@ -170,57 +170,6 @@ def test_an_invoice_created_updated_and_deleted_follows_in_staging_through_cdc(
     row = quickbooks.store.staged_record(SYSTEM, "Invoice", invoice.Id)
     assert row is not None and row["deleted"] is True
     assert quickbooks.staged_keys("Invoice") == admin_keys(quickbooks, "Invoice")[1]
-
-
-@pytest.mark.parametrize(
-    ("fault", "problem"),
-    [
-        ({"kind": "truncated"}, "response is not JSON"),
-        ({"kind": "html"}, "text/html"),
-        ({"kind": "wrong_content_type"}, "text/plain"),
-        ({"kind": "drop_field", "field": "Id"}, "record 1 has no Id"),
-    ],
-    ids=["truncated", "html", "wrong_content_type", "missing_key"],
-)
-def test_a_bad_response_stops_only_that_stream_and_keeps_its_watermark(
-    quickbooks: Harness, fault: dict[str, str], problem: str
-) -> None:
-    source = quickbooks.source()
-    quickbooks.run("Customer", source)
-    watermark = quickbooks.store.get_watermark(SYSTEM, "Customer")
-    assert watermark is not None
-    quickbooks.fault(path="/query$", count=1, **fault)
-    with pytest.raises(BadResponseError) as raised:
-        quickbooks.run("Customer", source)
-    error = raised.value
-    assert (error.system, error.object_name, error.page) == (SYSTEM, "Customer", 1)
-    assert str(error).startswith("quickbooks Customer: page 1: ") and problem in str(error), str(error)
-    assert quickbooks.store.get_watermark(SYSTEM, "Customer") == watermark
-    assert quickbooks.store.latest_extract_runs()[(SYSTEM, "Customer")]["status"] == "failed"
-
-    other = quickbooks.run("Vendor", source)
-    assert other.error is None
-    assert quickbooks.staged_keys("Vendor", include_deleted=True) == admin_keys(quickbooks, "Vendor")[0]
-    assert quickbooks.run("Customer", source).error is None
-
-
-@pytest.mark.parametrize(
-    ("kind", "path"),
-    [
-        ("throttle", "/query$"),
-        ("server_error", "/query$"),
-        ("reset", "/query$"),
-        ("throttle", "/oauth2/v1/tokens/bearer"),
-        ("server_error", "/oauth2/v1/tokens/bearer"),
-    ],
-    ids=["throttle", "server_error", "reset", "token_throttle", "token_server_error"],
-)
-def test_transient_failures_are_retried_and_counted(quickbooks: Harness, kind: str, path: str) -> None:
-    quickbooks.fault(kind=kind, path=path, count=2)
-    result = quickbooks.run("Invoice", quickbooks.source())
-    assert result.retries >= 2 and sum(result.retry_reasons.values()) == result.retries
-    assert quickbooks.staged_keys("Invoice") == admin_keys(quickbooks, "Invoice")[1]
-    assert quickbooks.store.latest_extract_runs()[(SYSTEM, "Invoice")]["retries"] == result.retries
 
 
 def test_an_expired_access_token_is_refreshed_and_the_new_refresh_token_kept(quickbooks: Harness) -> None:

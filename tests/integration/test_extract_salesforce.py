@@ -13,7 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 
-from crosswalk.extract.errors import BadResponseError, CredentialsError
+from crosswalk.extract.errors import CredentialsError
 from tests.integration.extract_support import (
     Harness,
     HarnessFactory,
@@ -140,56 +140,6 @@ def test_an_account_created_updated_and_deleted_through_the_api_follows_in_stagi
     row = salesforce.store.staged_record(SYSTEM, "Account", account_id)
     assert row is not None and row["deleted"] is True and row["payload"]["IsDeleted"] is True
     assert salesforce.staged_keys("Account") == admin_keys(salesforce, "Account")
-
-
-@pytest.mark.parametrize(
-    ("fault", "problem"),
-    [
-        ({"kind": "truncated"}, "not valid JSON"),
-        ({"kind": "html"}, "text/html"),
-        ({"kind": "wrong_content_type"}, "text/plain"),
-        ({"kind": "drop_field", "field": "Id"}, "record 1 has no Id"),
-    ],
-    ids=["truncated", "html", "wrong_content_type", "missing_key"],
-)
-def test_a_bad_response_stops_only_that_stream_and_keeps_its_watermark(
-    salesforce: Harness, fault: dict[str, str], problem: str
-) -> None:
-    source = salesforce.source()
-    salesforce.run("Opportunity", source)
-    watermark = salesforce.store.get_watermark(SYSTEM, "Opportunity")
-    assert watermark is not None
-    salesforce.fault(path="/queryAll", count=1, **fault)
-    with pytest.raises(BadResponseError) as raised:
-        salesforce.run("Opportunity", source)
-    error = raised.value
-    assert (error.system, error.object_name, error.page) == (SYSTEM, "Opportunity", 1)
-    assert str(error).startswith("salesforce Opportunity: page 1: ") and problem in str(error), str(error)
-    assert salesforce.store.get_watermark(SYSTEM, "Opportunity") == watermark
-    assert salesforce.store.latest_extract_runs()[(SYSTEM, "Opportunity")]["status"] == "failed"
-
-    other = salesforce.run("Contract", source)
-    assert other.error is None and salesforce.staged_keys("Contract") == admin_keys(salesforce, "Contract")
-    assert salesforce.run("Opportunity", source).error is None
-
-
-@pytest.mark.parametrize(
-    ("kind", "path"),
-    [
-        ("throttle", "/queryAll"),
-        ("server_error", "/queryAll"),
-        ("reset", "/queryAll"),
-        ("throttle", "/services/oauth2/token"),
-        ("server_error", "/services/oauth2/token"),
-    ],
-    ids=["throttle", "server_error", "reset", "token_throttle", "token_server_error"],
-)
-def test_transient_failures_are_retried_and_counted(salesforce: Harness, kind: str, path: str) -> None:
-    salesforce.fault(kind=kind, path=path, count=2)
-    result = salesforce.run("Opportunity", salesforce.source())
-    assert result.retries >= 2 and sum(result.retry_reasons.values()) == result.retries
-    assert salesforce.staged_keys("Opportunity") == admin_keys(salesforce, "Opportunity")
-    assert salesforce.store.latest_extract_runs()[(SYSTEM, "Opportunity")]["retries"] == result.retries
 
 
 def test_an_expired_session_gets_a_new_token(salesforce: Harness) -> None:
