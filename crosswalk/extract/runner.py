@@ -148,16 +148,16 @@ def extract_stream(
         for page in prefetched(source.read_pages(spec, before)):
             result.pages += 1
             records = to_raw_records(spec, source, page, result.pages)
-            result.counts.add(store.stage_raw_records(spec.system, spec.object, records, run_id))
-            result.rows_read += len(records)
-            if len(result.preview) < PREVIEW_ROWS:
-                result.preview.extend(_preview_row(spec, r) for r in records[: PREVIEW_ROWS - len(result.preview)])
             for record in records:
                 if record.replication_stamp:
                     watermark.offer(record.replication_stamp, record.replicated_at)
-            # Pages come in ascending stamp order, so everything up to this page's largest stamp is committed.
-            if watermark.text != before and watermark.text is not None:
-                store.set_watermark(spec.system, spec.object, watermark.text, run_id)
+            # Pages come in ascending stamp order, so everything up to this page's largest stamp is committed: the
+            # watermark is stored in the page's own transaction.
+            moved = watermark.text if watermark.text != before and watermark.text is not None else None
+            result.counts.add(store.stage_raw_records(spec.system, spec.object, records, run_id, watermark=moved))
+            result.rows_read += len(records)
+            if len(result.preview) < PREVIEW_ROWS:
+                result.preview.extend(_preview_row(spec, r) for r in records[: PREVIEW_ROWS - len(result.preview)])
             if result.pages % 50 == 0:
                 log(f"{spec.name}: {result.rows_read} rows in {result.pages} pages, {time.monotonic() - started:.1f}s")
         if before is not None:

@@ -37,21 +37,22 @@ def _parse_intacct(text: str) -> datetime:
     match = _INTACCT_STAMP.fullmatch(text)
     if match is None:
         return datetime.strptime(text, "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
-    month, day, year, hour, minute, second = map(int, match.groups())
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    month, day, year, hour, minute, second = match.groups()
+    return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC)
 
 
 def _parse_salesforce(text: str) -> datetime:
     match = _SALESFORCE_STAMP.fullmatch(text)
     if match is None:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
-    *fields, millis, sign, offset_hours, offset_minutes = match.groups()
-    year, month, day, hour, minute, second = map(int, fields)
+    year, month, day, hour, minute, second, millis, sign, offset_hours, offset_minutes = match.groups()
+    instant = datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second), int(millis) * 1000, tzinfo=UTC
+    )
+    if offset_hours == "00" and offset_minutes == "00":
+        return instant
     offset = timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
-    if not offset:
-        return datetime(year, month, day, hour, minute, second, int(millis) * 1000, tzinfo=UTC)
-    zone = timezone(-offset if sign == "-" else offset)
-    return datetime(year, month, day, hour, minute, second, int(millis) * 1000, tzinfo=zone).astimezone(UTC)
+    return instant.replace(tzinfo=timezone(-offset if sign == "-" else offset)).astimezone(UTC)
 
 
 def parse_stamp(fmt: StampFormat, text: str) -> datetime:

@@ -6,8 +6,9 @@ PostgreSQL, executemany on SQLite. Nothing here knows about Dagster or any vendo
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,12 +20,21 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from crosswalk.hashing import content_hash
+from crosswalk.hashing import canonical_json, content_hash
 from crosswalk.settings import redact_url
 from crosswalk.staging import migrations, schema
 
 # Keys per IN (...) lookup: well under SQLite's bound-parameter limit, large enough to be one query per page.
 _LOOKUP_CHUNK = 5000
+
+# Built once: the same statement runs for every page of every stream (the key list expands at execution).
+_EXISTING_HASHES = sa.select(
+    schema.raw_records.c.record_key, schema.raw_records.c.content_hash, schema.raw_records.c.deleted
+).where(
+    schema.raw_records.c.system == sa.bindparam("system"),
+    schema.raw_records.c.object == sa.bindparam("object"),
+    schema.raw_records.c.record_key.in_(sa.bindparam("keys", expanding=True)),
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,11 @@ class RawRecord:
     @property
     def content_hash(self) -> str:
         return content_hash(self.payload)
+
+    def canonical_payload(self) -> tuple[str, str]:
+        """(canonical JSON text of the payload, its content hash): the text is made once and serves both."""
+        text = canonical_json(self.payload)
+        return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -98,6 +113,31 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class _PreparedUpsert:
+    """An upsert statement, and for SQLite its compiled text, positional parameters and their value converters."""
+
+    statement: Any
+    driver_sql: str | None = None
+    parameters: tuple[str, ...] = ()
+    converters: tuple[Callable[[Any], Any] | None, ...] = ()
+
+    @classmethod
+    def of(cls, statement: Any, table: sa.Table, columns: list[str], dialect: sa.Dialect) -> _PreparedUpsert:
+        if dialect.name != "sqlite":
+            return cls(statement)
+        compiled = statement.compile(dialect=dialect, column_keys=columns)
+        parameters = tuple(compiled.positiontup or ())
+        if not compiled.positional or sorted(parameters) != sorted(columns):
+            return cls(statement)  # defaults or expressions to evaluate: SQLAlchemy executes it
+        converters = tuple(table.c[name].type._cached_bind_processor(dialect) for name in parameters)
+        return cls(statement, str(compiled), parameters, converters)
+
+
+def _watermark_row(system: str, object_name: str, value: str | None, run_id: str | None) -> dict[str, Any]:
+    return {"system": system, "object": object_name, "value": value, "run_id": run_id, "updated_at": _now()}
+
+
 def _as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes for what was stored as UTC."""
     if value is not None and value.tzinfo is None:
@@ -109,6 +149,9 @@ class StagingStore:
     def __init__(self, url: str) -> None:
         self.url = normalise_database_url(url)
         self.engine = create_staging_engine(self.url)
+        # Upsert statements by (dialect, table, columns, kept columns): building one costs more than running it
+        # for a small page, and every page of a stream needs the same one.
+        self._upsert_statements: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], _PreparedUpsert] = {}
 
     def __repr__(self) -> str:
         return f"StagingStore({redact_url(self.url)})"
@@ -142,29 +185,28 @@ class StagingStore:
         self, system: str, object_name: str, keys: Sequence[str], conn: sa.Connection | None = None
     ) -> dict[str, tuple[str, bool]]:
         """For the given keys of one stream, the stored (content hash, deleted flag) of those already staged."""
-        table = schema.raw_records
         found: dict[str, tuple[str, bool]] = {}
         with self._connection(conn) as c:
             for start in range(0, len(keys), _LOOKUP_CHUNK):
                 chunk = list(keys[start : start + _LOOKUP_CHUNK])
-                rows = c.execute(
-                    sa.select(table.c.record_key, table.c.content_hash, table.c.deleted).where(
-                        table.c.system == system,
-                        table.c.object == object_name,
-                        table.c.record_key.in_(chunk),
-                    )
-                )
+                rows = c.execute(_EXISTING_HASHES, {"system": system, "object": object_name, "keys": chunk})
                 for key, digest, deleted in rows:
                     found[key] = (digest, bool(deleted))
         return found
 
     def stage_raw_records(
-        self, system: str, object_name: str, records: Sequence[RawRecord], run_id: str | None
+        self,
+        system: str,
+        object_name: str,
+        records: Sequence[RawRecord],
+        run_id: str | None,
+        watermark: str | None = None,
     ) -> WriteCounts:
         """Write one page of a stream: new and changed records are upserted, unchanged ones are not touched.
 
         A record is unchanged when its content hash and deleted flag equal the stored ones. Later records in
         the page win over earlier ones with the same key (an API may return a record twice across a boundary).
+        A `watermark` given is stored in the same transaction (as set_watermark would), so it commits with the page.
         """
         latest: dict[str, RawRecord] = {}
         for record in records:
@@ -175,7 +217,9 @@ class StagingStore:
             rows: list[dict[str, Any]] = []
             now = _now()
             for key, record in latest.items():
-                digest = record.content_hash
+                # JSON encoding is the largest per-record cost of staging: the canonical text hashed is also the
+                # payload stored (same JSON value, keys sorted) rather than encoding every record twice.
+                payload, digest = record.canonical_payload()
                 previous = stored.get(key)
                 if previous is not None and previous == (digest, record.deleted):
                     counts.unchanged += 1
@@ -194,7 +238,7 @@ class StagingStore:
                         "replication_stamp": record.replication_stamp,
                         "replicated_at": record.replicated_at,
                         "content_hash": digest,
-                        "payload": json.dumps(record.payload, ensure_ascii=False, separators=(",", ":"), default=str),
+                        "payload": payload,
                         "deleted": record.deleted,
                         "first_seen_run": run_id,
                         "last_seen_run": run_id,
@@ -203,6 +247,13 @@ class StagingStore:
                 )
             if rows:
                 self._upsert(conn, schema.raw_records, rows, keep_on_update=("first_seen_run",))
+            if watermark is not None:
+                self._upsert(
+                    conn,
+                    schema.watermarks,
+                    [_watermark_row(system, object_name, watermark, run_id)],
+                    keep_on_update=("last_key_scan_at",),
+                )
         return counts
 
     def mark_deleted(self, system: str, object_name: str, keys: Iterable[str], run_id: str | None) -> int:
@@ -284,9 +335,7 @@ class StagingStore:
 
     def set_watermark(self, system: str, object_name: str, value: str | None, run_id: str | None) -> None:
         self._upsert_one(
-            schema.watermarks,
-            {"system": system, "object": object_name, "value": value, "run_id": run_id, "updated_at": _now()},
-            keep_on_update=("last_key_scan_at",),
+            schema.watermarks, _watermark_row(system, object_name, value, run_id), keep_on_update=("last_key_scan_at",)
         )
 
     def mark_key_scan(self, system: str, object_name: str, when: datetime) -> None:
@@ -414,8 +463,29 @@ class StagingStore:
             )
             conn.exec_driver_sql(f"TRUNCATE {staging_name}")
             return
-        insert = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
-        statement = insert.on_conflict_do_update(
-            index_elements=key_columns, set_={c: insert.excluded[c] for c in update_columns}
-        )
-        conn.execute(statement, rows)
+        cache_key = (conn.dialect.name, table.name, tuple(columns), tuple(keep_on_update))
+        prepared = self._upsert_statements.get(cache_key)
+        if prepared is None:
+            insert = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+            statement = insert.on_conflict_do_update(
+                index_elements=key_columns, set_={c: insert.excluded[c] for c in update_columns}
+            )
+            prepared = _PreparedUpsert.of(statement, table, columns, conn.dialect)
+            self._upsert_statements[cache_key] = prepared
+        if prepared.driver_sql is None or len(rows) == 1:
+            conn.execute(prepared.statement, rows)
+            return
+        # SQLAlchemy converts each value of each row on its own, which costs as much as SQLite's insert of a staged
+        # record. The same converters are applied here column by column, a value shared by every row (the stream,
+        # the run, the write time) once, and the compiled statement goes to the driver's executemany.
+        values_by_column = []
+        for name, convert in zip(prepared.parameters, prepared.converters, strict=True):
+            values = [row[name] for row in rows]
+            if convert is not None:
+                first = values[0]
+                if all(value is first for value in values):
+                    values = [convert(first)] * len(values)
+                else:
+                    values = [convert(value) for value in values]
+            values_by_column.append(values)
+        conn.exec_driver_sql(prepared.driver_sql, list(zip(*values_by_column, strict=True)))
