@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from crosswalk.staging import migrations, schema
 
 # Keys per IN (...) lookup: well under SQLite's bound-parameter limit, large enough to be one query per page.
 _LOOKUP_CHUNK = 5000
+_SQLITE_TIMEOUT_SECONDS = 60.0  # how long a SQLite connection waits for another's lock
 
 # Built once: the same statement runs for every page of every stream (the key list expands at execution).
 _EXISTING_HASHES = sa.select(
@@ -86,7 +89,7 @@ def create_staging_engine(url: str) -> sa.Engine:
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        engine = sa.create_engine(url, connect_args={"timeout": _SQLITE_TIMEOUT_SECONDS})
         _use_explicit_sqlite_transactions(engine)
         return engine
     # No server-side prepared statements: a generic plan for a 5000-key IN list is catastrophically slow.
@@ -100,13 +103,27 @@ def _use_explicit_sqlite_transactions(engine: sa.Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop("begin_immediate", False) else "BEGIN")
+
+
+def _switch_to_wal(cursor: Any, timeout_seconds: float = _SQLITE_TIMEOUT_SECONDS) -> None:
+    """WAL mode, waiting out other connections: the switch needs an exclusive lock, and SQLite reports a busy
+    database at once instead of calling the busy handler, so processes opening a new file together would fail."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _now() -> datetime:

@@ -10,6 +10,7 @@ and a transaction can roll back by putting the old dicts back.
 from __future__ import annotations
 
 import base64
+import bisect
 import secrets
 import threading
 import time
@@ -27,7 +28,7 @@ from emulators.intacct.errors import (
     sender_not_authorized,
     sign_in_error,
 )
-from emulators.intacct.querylang import Condition, InvalidFieldError, Predicate, compile_condition
+from emulators.intacct.querylang import Condition, InvalidFieldError, Predicate, compile_condition, leading_range
 from emulators.intacct.schema import (
     ACTUAL_STATES,
     APPROVED_STATES,
@@ -324,6 +325,19 @@ class IntacctCompany:
         coded_literals: bool = False,
     ) -> list[dict[str, Any]]:
         """Matching visible records in order (RECORDNO by default), cached until the next write."""
+        stamp_range, rest = leading_range(schema, condition, orderby)
+        if stamp_range is not None:
+            # Cut the rest's ordered rows at the bound, as an index range scan would: paging by WHENMODIFIED
+            # then costs a bisection per page, not a filter and sort of the whole object.
+            rows = self.select(schema, rest, location_id, show_private, orderby, case_insensitive, coded_literals)
+            field_type = schema.type_of(stamp_range.field)
+            bound = comparable(field_type, stamp_range.values[0])
+            if bound is None:
+                raise query_failed(f"Invalid value {stamp_range.values[0]!r} for {stamp_range.field}")
+            find = bisect.bisect_left if stamp_range.op == "ge" else bisect.bisect_right
+            name, on = schema.name, stamp_range.field
+            start = find(rows, (True, bound), key=lambda r: _order_key(comparable(field_type, self.value(name, r, on))))
+            return rows[start:]
         key = (schema.name, repr(condition), location_id, show_private, orderby, case_insensitive, coded_literals)
         cached = self.query_cache.get(key)
         if cached is not None and cached[0] == self.version:
@@ -343,8 +357,7 @@ class IntacctCompany:
             field_type = schema.type_of(field_name)
             values = {id(r): comparable(field_type, self.value(name, r, field_name)) for r in rows}
             # Empty values sort first ascending, last descending (SQL NULLS FIRST behaviour for ASC).
-            rows.sort(key=lambda r: (values[id(r)] is not None, values[id(r)] if values[id(r)] is not None else 0),
-                      reverse=not ascending)
+            rows.sort(key=lambda r: _order_key(values[id(r)]), reverse=not ascending)
         if len(self.query_cache) > 32:
             self.query_cache.clear()
         self.query_cache[key] = (self.version, rows)
@@ -523,6 +536,10 @@ class IntacctCompany:
             if not keep_stamps:
                 updated["WHENMODIFIED"] = stamp if stamp is not None else self.stamp()
             self.store("PROJECT", projectkey, updated)
+
+
+def _order_key(value: Any) -> tuple[bool, Any]:
+    return (value is not None, value if value is not None else 0)
 
 
 def _detail(errorno: str, description2: str = "") -> Any:

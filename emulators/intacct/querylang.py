@@ -222,6 +222,33 @@ def fields_of(condition: Condition | None) -> set[str]:
     return out
 
 
+_RANGE_TYPES = frozenset({"TIMESTAMP", "DATE", "INTEGER", "DECIMAL"})
+
+
+def leading_range(
+    schema: ObjectSchema, condition: Condition | None, orderby: tuple[tuple[str, bool], ...]
+) -> tuple[Comparison | None, Condition | None]:
+    """A `>=`/`>` comparison on the leading ascending order field, ANDed at the top, and the rest of the condition.
+
+    The caller can then cut the rest's ordered rows by bisection. Text fields are left to the predicate: their
+    order depends on the query's case sensitivity."""
+    if not orderby or not orderby[0][1] or condition is None:
+        return None, condition
+    leading = orderby[0][0]
+
+    def is_range(part: Comparison) -> bool:
+        return part.field == leading and part.op in ("ge", "gt") and schema.type_of(leading) in _RANGE_TYPES
+
+    if isinstance(condition, Comparison):
+        return (condition, None) if is_range(condition) else (None, condition)
+    if condition.op == "and":
+        for index, part in enumerate(condition.parts):
+            if isinstance(part, Comparison) and is_range(part):
+                rest = condition.parts[:index] + condition.parts[index + 1:]
+                return part, (rest[0] if len(rest) == 1 else Combination("and", rest))
+    return None, condition
+
+
 # ---- compilation ---------------------------------------------------------------------------------------------------
 
 

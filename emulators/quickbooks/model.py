@@ -13,7 +13,15 @@ from typing import Any
 
 from emulators.quickbooks import errors
 from emulators.quickbooks.catalog import KINDS, TRANSACTIONS, EntityKind
-from emulators.quickbooks.query import Condition, QueryPlan, compile_where, id_sort_key, sort_records
+from emulators.quickbooks.query import (
+    Condition,
+    QueryPlan,
+    compile_where,
+    cut_at,
+    id_sort_key,
+    leading_range,
+    sort_records,
+)
 
 CDC_MAX_OBJECTS = 1000
 CDC_WINDOW = timedelta(days=30)
@@ -155,6 +163,9 @@ class QboCompany:
         conditions = list(plan.conditions)
         if kind is not None and kind.name_list and not any(c.path == ("Active",) for c in conditions):
             conditions.append(Condition(("Active",), "=", [True]))
+        stamp_range, others = leading_range(conditions, plan.order)
+        if stamp_range is not None:
+            return cut_at(self.selection(QueryPlan(plan.entity, conditions=others, order=plan.order)), stamp_range)
         version = self.versions.get(plan.entity, 0)
         key = (QueryPlan(plan.entity, conditions=conditions, order=plan.order).selection_key(), version)
         cached = self._selections.get(key)

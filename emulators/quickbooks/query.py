@@ -7,6 +7,7 @@ Keywords, entity and field names and string values are case-insensitive; `AND` o
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -393,6 +394,30 @@ def _value_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, str):
         return (3, value.lower())
     return (4, str(value))
+
+
+def leading_range(
+    conditions: list[Condition], order: list[tuple[tuple[str, ...], bool]]
+) -> tuple[Condition | None, list[Condition]]:
+    """The `stamp >= x` (or `>`) condition on the leading ascending ORDERBY stamp, and the other conditions.
+
+    Such a condition cuts the other conditions' ordered rows at one point, as an index range scan would, so a
+    reader paging by stamp does not cost a filter and a sort of the whole entity per page."""
+    if not order or order[0][1]:
+        return None, conditions
+    path = order[0][0]
+    for index, condition in enumerate(conditions):
+        if condition.path == path and path in DATETIME_FIELDS and condition.op in (">=", ">"):
+            return condition, conditions[:index] + conditions[index + 1:]
+    return None, conditions
+
+
+def cut_at(rows: list[dict[str, Any]], condition: Condition) -> list[dict[str, Any]]:
+    """The tail of rows (sorted ascending on the condition's field) that the range condition keeps."""
+    get = _getter(condition.path)
+    bound = _value_key(str(condition.values[0]))
+    find = bisect.bisect_left if condition.op == ">=" else bisect.bisect_right
+    return rows[find(rows, bound, key=lambda record: _value_key(get(record))):]
 
 
 def sort_records(records: list[dict[str, Any]], order: list[tuple[tuple[str, ...], bool]]) -> list[dict[str, Any]]:
