@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError
+from crosswalk.extract.heap import long_lived_objects_frozen
 from crosswalk.extract.prefetch import prefetched
 from crosswalk.extract.source import Record, StreamSource
 from crosswalk.extract.streams import DeleteDetection, StreamSpec, parse_stamp
@@ -145,21 +146,23 @@ def extract_stream(
     watermark = Watermark(spec, before)
     started = time.monotonic()
     try:
-        for page in prefetched(source.read_pages(spec, before)):
-            result.pages += 1
-            records = to_raw_records(spec, source, page, result.pages)
-            for record in records:
-                if record.replication_stamp:
-                    watermark.offer(record.replication_stamp, record.replicated_at)
-            # Pages come in ascending stamp order, so everything up to this page's largest stamp is committed: the
-            # watermark is stored in the page's own transaction.
-            moved = watermark.text if watermark.text != before and watermark.text is not None else None
-            result.counts.add(store.stage_raw_records(spec.system, spec.object, records, run_id, watermark=moved))
-            result.rows_read += len(records)
-            if len(result.preview) < PREVIEW_ROWS:
-                result.preview.extend(_preview_row(spec, r) for r in records[: PREVIEW_ROWS - len(result.preview)])
-            if result.pages % 50 == 0:
-                log(f"{spec.name}: {result.rows_read} rows in {result.pages} pages, {time.monotonic() - started:.1f}s")
+        with long_lived_objects_frozen():
+            for page in prefetched(source.read_pages(spec, before)):
+                result.pages += 1
+                records = to_raw_records(spec, source, page, result.pages)
+                for record in records:
+                    if record.replication_stamp:
+                        watermark.offer(record.replication_stamp, record.replicated_at)
+                # Pages come in ascending stamp order, so everything up to this page's largest stamp is committed: the
+                # watermark is stored in the page's own transaction.
+                moved = watermark.text if watermark.text != before and watermark.text is not None else None
+                result.counts.add(store.stage_raw_records(spec.system, spec.object, records, run_id, watermark=moved))
+                result.rows_read += len(records)
+                if len(result.preview) < PREVIEW_ROWS:
+                    result.preview.extend(_preview_row(spec, r) for r in records[: PREVIEW_ROWS - len(result.preview)])
+                if result.pages % 50 == 0:
+                    elapsed = time.monotonic() - started
+                    log(f"{spec.name}: {result.rows_read} rows in {result.pages} pages, {elapsed:.1f}s")
         if before is not None:
             _detect_deletes(spec, source, store, run_id, before, result, key_scan_every, now)
         elif DeleteDetection.KEY_SCAN in spec.deletes:

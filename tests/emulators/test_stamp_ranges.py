@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from emulators.esp.search import Tail
 from emulators.intacct.backend import IntacctBackend
 from emulators.intacct.querylang import Combination, Comparison
 from emulators.intacct.schema import SCHEMAS
@@ -78,3 +79,17 @@ def test_quickbooks_stamp_range_matches_the_filtered_rows(
         assert predicate is not None
         active = [r for r in company.records[entity].values() if predicate(r) and r.get("Active", True) is not False]
         assert company.selection(plan) == sort_records(active, plan.order)
+
+
+def test_esp_tail_reads_like_the_sliced_list() -> None:
+    rows = list(range(10))
+    for start in (0, 3, 10):
+        tail, sliced = Tail(rows, start), rows[start:]
+        assert len(tail) == len(sliced)
+        assert list(tail) == sliced
+        for window in (slice(0, 4), slice(2, 100), slice(5, 2), slice(None)):
+            assert tail[window] == sliced[window]
+        if sliced:
+            assert (tail[0], tail[-1]) == (sliced[0], sliced[-1])
+        with pytest.raises(IndexError):
+            tail[len(sliced)]
