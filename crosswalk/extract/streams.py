@@ -69,9 +69,11 @@ def parse_stamp(fmt: StampFormat, text: str) -> datetime:
 
 def dotted_get(record: Mapping[str, Any], path: str) -> Any:
     """record["MetaData"]["LastUpdatedTime"] for path "MetaData.LastUpdatedTime"; None when any part is missing."""
+    if "." not in path:
+        return record.get(path)  # the common case, on every record of every page
     value: Any = record
     for part in path.split("."):
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict | Mapping):  # dict first: the ABC check alone is slow
             return None
         value = value.get(part)
     return value
