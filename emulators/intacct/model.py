@@ -28,7 +28,14 @@ from emulators.intacct.errors import (
     sender_not_authorized,
     sign_in_error,
 )
-from emulators.intacct.querylang import Condition, InvalidFieldError, Predicate, compile_condition, leading_range
+from emulators.intacct.querylang import (
+    Condition,
+    InvalidFieldError,
+    Predicate,
+    QuerySyntaxError,
+    compile_condition,
+    leading_range,
+)
 from emulators.intacct.schema import (
     ACTUAL_STATES,
     APPROVED_STATES,
@@ -326,14 +333,12 @@ class IntacctCompany:
     ) -> list[dict[str, Any]]:
         """Matching visible records in order (RECORDNO by default), cached until the next write."""
         stamp_range, rest = leading_range(schema, condition, orderby)
-        if stamp_range is not None:
+        field_type = schema.type_of(stamp_range.field) if stamp_range else ""
+        bound = comparable(field_type, stamp_range.values[0]) if stamp_range else None
+        if stamp_range is not None and bound is not None:  # (an empty or invalid bound takes the general path)
             # Cut the rest's ordered rows at the bound, as an index range scan would: paging by WHENMODIFIED
             # then costs a bisection per page, not a filter and sort of the whole object.
             rows = self.select(schema, rest, location_id, show_private, orderby, case_insensitive, coded_literals)
-            field_type = schema.type_of(stamp_range.field)
-            bound = comparable(field_type, stamp_range.values[0])
-            if bound is None:
-                raise query_failed(f"Invalid value {stamp_range.values[0]!r} for {stamp_range.field}")
             find = bisect.bisect_left if stamp_range.op == "ge" else bisect.bisect_right
             name, on = schema.name, stamp_range.field
             start = find(rows, (True, bound), key=lambda r: _order_key(comparable(field_type, self.value(name, r, on))))
@@ -348,6 +353,8 @@ class IntacctCompany:
             )
         except InvalidFieldError as exc:
             raise query_failed(f"Invalid field {exc.field_name} in the query for object {schema.name}") from exc
+        except QuerySyntaxError as exc:  # a literal the field's type cannot hold
+            raise query_failed(f"Invalid query: {exc}") from exc
         name = schema.name
         rows = [
             r for r in self.tables[name].values()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from typing import Any
@@ -328,6 +329,15 @@ def test_query_unknown_field_and_aggregate_count(gateway: Gateway) -> None:
     bad = gateway.call("<query><object>PROJECT</object><select><field>RECORDNO</field><field>CFDA</field></select>"
                        "</query>").find("operation/result")
     assert bad.findtext("status") == "failure" and "CFDA" in bad.findtext("errormessage/error/description2", "")
+    ordered = "<orderby><order><field>WHENMODIFIED</field><ascending/></order></orderby>"
+    for bound, orderby in itertools.product(("not a time", "13/45/2025 99:00:00"), ("", ordered)):
+        # A value the field's type cannot hold fails the function, with or without an order on that field.
+        bad = gateway.call("<query><object>PROJECT</object><select><field>RECORDNO</field></select><filter>"
+                           f"<greaterthanorequalto><field>WHENMODIFIED</field><value>{bound}</value>"
+                           f"</greaterthanorequalto></filter>{orderby}</query>").find("operation/result")
+        assert bad.findtext("status") == "failure"
+        assert bad.findtext("errormessage/error/errorno") == "Query Failed"
+        assert "WHENMODIFIED" in bad.findtext("errormessage/error/description2", "")
     total = gateway.result("<query><object>TASK</object><select><field>RECORDNO</field></select><pagesize>1"
                            "</pagesize></query>").find("data").get("totalcount")
     counted = gateway.result("<query><object>TASK</object><select><count>RECORDNO</count></select></query>")
