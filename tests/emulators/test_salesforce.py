@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -24,24 +23,10 @@ from simple_salesforce.exceptions import (
 )
 
 from emulators.world import Presence, World, salesforce_id, salesforce_id_checksum
+from tests import salesforce_client
+from tests.salesforce_client import InstanceRedirect
 
 WIRE_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
-MY_DOMAIN = "crosswalk-sandbox.my"
-
-
-class InstanceRedirect(HTTPAdapter):
-    """Sends what simple-salesforce addresses to https://{domain}.salesforce.com to the instance URL instead."""
-
-    def __init__(self, instance_url: str) -> None:
-        super().__init__()
-        self.instance_url = instance_url.rstrip("/")
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        parts = urlsplit(request.url or "")
-        request.url = self.instance_url + parts.path + (f"?{parts.query}" if parts.query else "")
-        return super().send(request, **kwargs)
-
-
 OPEN_SESSIONS: list[requests.Session] = []
 
 
@@ -53,17 +38,13 @@ def new_session() -> requests.Session:
 
 
 def sandbox_session(env: dict[str, str]) -> requests.Session:
-    session = new_session()
-    session.verify = env["SALESFORCE_CA_BUNDLE"]
-    session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would otherwise override verify
-    session.mount(f"https://{MY_DOMAIN}.salesforce.com", InstanceRedirect(env["SALESFORCE_INSTANCE_URL"]))
+    session = salesforce_client.sandbox_session(env)
+    OPEN_SESSIONS.append(session)
     return session
 
 
 def connect(env: dict[str, str]) -> Salesforce:
-    """The documented recipe: client credentials against the emulator's token endpoint, no library patching."""
-    return Salesforce(consumer_key=env["SALESFORCE_CLIENT_ID"], consumer_secret=env["SALESFORCE_CLIENT_SECRET"],
-                      domain=MY_DOMAIN, session=sandbox_session(env), version="59.0")
+    return salesforce_client.connect(env, sandbox_session(env))
 
 
 @pytest.fixture

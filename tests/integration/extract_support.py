@@ -126,6 +126,37 @@ class Harness:
         with self.store.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    # ---- checks shared by the four systems' tests ------------------------------------------------------------
+
+    def assert_a_second_run_reads_little_and_writes_nothing(self) -> None:
+        """After a complete first run: a new run (new client, new session) of every stream makes no write call, at
+        most two read calls per stream, and rewrites no staging row."""
+        before = {spec.object: self.staged_rows(spec.object) for spec in self.streams}
+        second_source = self.source()
+        for spec in self.streams:
+            self.reset_stats()
+            result = self.run(spec.object, second_source, "second")
+            stats = self.stats()
+            assert stats["writes"] == 0, spec.name
+            assert stats["reads"] <= 2, (spec.name, stats)
+            assert result.counts.new == result.counts.changed == result.counts.deleted == 0
+            assert self.staged_rows(spec.object) == before[spec.object], spec.name
+        assert self.rows_written_by("second") == 0
+
+    def assert_first_run_within_page_budget(
+        self, source: StreamSource, object_name: str, expected_keys: set[str], include_deleted: bool = False
+    ) -> None:
+        """A first run of one stream reads every expected record in at most page_budget read calls (plus sessions)
+        and stages exactly those keys."""
+        self.reset_stats()
+        result = self.run(object_name, source)
+        stats = self.stats()
+        budget = page_budget(len(expected_keys), self.spec(object_name).page_size)
+        assert result.rows_read == len(expected_keys)
+        assert stats["reads"] <= budget, (object_name, stats, budget)
+        assert result.api_calls <= budget + stats["sessions"], (object_name, result.api_calls)
+        assert self.staged_keys(object_name, include_deleted=include_deleted) == expected_keys
+
     def close(self) -> None:
         # Client sockets are closed before the server stops: its shutdown otherwise waits on idle keep-alives.
         for source in self.sources:

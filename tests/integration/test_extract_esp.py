@@ -15,7 +15,6 @@ from crosswalk.extract.errors import CredentialsError
 from tests.integration.extract_support import (
     Harness,
     HarnessFactory,
-    page_budget,
     secrets_of,
 )
 
@@ -74,32 +73,15 @@ def test_first_run_stages_every_record_and_a_second_run_reads_little_and_writes_
         assert result.rows_read == len(every)
     assert esp.stats()["writes"] == 0
 
-    before = {spec.object: esp.staged_rows(spec.object) for spec in esp.streams}
-    second_source = esp.source()  # a new run: a new client and token
-    for spec in esp.streams:
-        esp.reset_stats()
-        result = esp.run(spec.object, second_source, "second")
-        stats = esp.stats()
-        assert stats["writes"] == 0, spec.name
-        assert stats["reads"] <= 2, (spec.name, stats)
-        assert result.counts.new == result.counts.changed == result.counts.deleted == 0
-        assert esp.staged_rows(spec.object) == before[spec.object], spec.name
-    assert esp.rows_written_by("second") == 0
+    esp.assert_a_second_run_reads_little_and_writes_nothing()  # a new run: a new client and token
 
 
 def test_first_run_reads_within_the_page_budget(extract_harness: HarnessFactory) -> None:
     harness = extract_harness(SYSTEM, counts={"contacts": 640, "invoices": 240})
     source = harness.source()
     for object_name in ("contacts", "orders"):
-        harness.reset_stats()
-        result = harness.run(object_name, source)
-        stats = harness.stats()
         every, _active = admin_keys(harness, object_name)
-        budget = page_budget(len(every), harness.spec(object_name).page_size)
-        assert result.rows_read == len(every)
-        assert stats["reads"] <= budget, (object_name, stats, budget)
-        assert result.api_calls <= budget + stats["sessions"], (object_name, result.api_calls)
-        assert harness.staged_keys(object_name, include_deleted=True) == every
+        harness.assert_first_run_within_page_budget(source, object_name, every, include_deleted=True)
     assert len(harness.admin_records("contacts")) > 5 * harness.spec("contacts").page_size
 
 

@@ -20,7 +20,6 @@ from crosswalk.staging import StagingStore
 from tests.integration.extract_support import (
     Harness,
     HarnessFactory,
-    page_budget,
     secrets_of,
 )
 
@@ -76,32 +75,16 @@ def test_first_run_stages_every_record_and_a_second_run_reads_little_and_writes_
         assert result.rows_read == len(every)
     assert quickbooks.stats()["writes"] == 0
 
-    before = {spec.object: quickbooks.staged_rows(spec.object) for spec in quickbooks.streams}
-    second_source = quickbooks.source()  # a new run: a new client, token refreshed from the store's copy
-    for spec in quickbooks.streams:
-        quickbooks.reset_stats()
-        result = quickbooks.run(spec.object, second_source, "second")
-        stats = quickbooks.stats()
-        assert stats["writes"] == 0, spec.name
-        assert stats["reads"] <= 2, (spec.name, stats)
-        assert result.counts.new == result.counts.changed == result.counts.deleted == 0
-        assert quickbooks.staged_rows(spec.object) == before[spec.object], spec.name
-    assert quickbooks.rows_written_by("second") == 0
+    # A new run: a new client, its token refreshed from the store's copy.
+    quickbooks.assert_a_second_run_reads_little_and_writes_nothing()
 
 
 def test_first_run_reads_within_the_page_budget(extract_harness: HarnessFactory) -> None:
     harness = extract_harness(SYSTEM, counts={"invoices": 2600})
     source = harness.source()
     for object_name in ("Invoice", "Customer"):
-        harness.reset_stats()
-        result = harness.run(object_name, source)
-        stats = harness.stats()
         every, _active = admin_keys(harness, object_name)
-        budget = page_budget(len(every), harness.spec(object_name).page_size)
-        assert result.rows_read == len(every)
-        assert stats["reads"] <= budget, (object_name, stats, budget)
-        assert result.api_calls <= budget + stats["sessions"], (object_name, result.api_calls)
-        assert harness.staged_keys(object_name, include_deleted=True) == every
+        harness.assert_first_run_within_page_budget(source, object_name, every, include_deleted=True)
     assert len(harness.admin_records("Invoice")) > 2 * harness.spec("Invoice").page_size
 
 

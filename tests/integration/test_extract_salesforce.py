@@ -5,39 +5,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import requests
-from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 
 from crosswalk.extract.errors import CredentialsError
 from tests.integration.extract_support import (
     Harness,
     HarnessFactory,
-    page_budget,
     secrets_of,
 )
+from tests.salesforce_client import connect, sandbox_session
 
 SYSTEM = "salesforce"
-MY_DOMAIN = "crosswalk-sandbox.my"
-
-
-class InstanceRedirect(HTTPAdapter):
-    """Sends what simple-salesforce addresses to https://{domain}.salesforce.com to the emulator instead."""
-
-    def __init__(self, instance_url: str) -> None:
-        super().__init__()
-        self.instance_url = instance_url.rstrip("/")
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        parts = urlsplit(request.url or "")
-        request.url = self.instance_url + parts.path + (f"?{parts.query}" if parts.query else "")
-        return super().send(request, **kwargs)
-
-
 @pytest.fixture
 def salesforce(extract_harness: HarnessFactory) -> Harness:
     return extract_harness(SYSTEM)
@@ -46,18 +26,8 @@ def salesforce(extract_harness: HarnessFactory) -> Harness:
 @pytest.fixture
 def writer(salesforce: Harness) -> Iterator[Salesforce]:
     """simple-salesforce logged in by client credentials, as a Salesforce user's integration writes."""
-    env = salesforce.env
-    session = requests.Session()
-    session.verify = env["SALESFORCE_CA_BUNDLE"]
-    session.trust_env = False
-    session.mount(f"https://{MY_DOMAIN}.salesforce.com", InstanceRedirect(env["SALESFORCE_INSTANCE_URL"]))
-    yield Salesforce(
-        consumer_key=env["SALESFORCE_CLIENT_ID"],
-        consumer_secret=env["SALESFORCE_CLIENT_SECRET"],
-        domain=MY_DOMAIN,
-        session=session,
-        version="59.0",
-    )
+    session = sandbox_session(salesforce.env)
+    yield connect(salesforce.env, session)
     session.close()
 
 
@@ -87,32 +57,14 @@ def test_first_run_stages_every_record_and_a_second_run_reads_little_and_writes_
         assert result.rows_read == len(live | binned)
     assert salesforce.stats()["writes"] == 0
 
-    before = {spec.object: salesforce.staged_rows(spec.object) for spec in salesforce.streams}
-    second_source = salesforce.source()  # a new run: a new client and token
-    for spec in salesforce.streams:
-        salesforce.reset_stats()
-        result = salesforce.run(spec.object, second_source, "second")
-        stats = salesforce.stats()
-        assert stats["writes"] == 0, spec.name
-        assert stats["reads"] <= 2, (spec.name, stats)
-        assert result.counts.new == result.counts.changed == result.counts.deleted == 0
-        assert salesforce.staged_rows(spec.object) == before[spec.object], spec.name
-    assert salesforce.rows_written_by("second") == 0
+    salesforce.assert_a_second_run_reads_little_and_writes_nothing()  # a new run: a new client and token
 
 
 def test_first_run_reads_within_the_page_budget(extract_harness: HarnessFactory) -> None:
     harness = extract_harness(SYSTEM, counts={"projects": 300, "tasks": 5000})
     source = harness.source()
     for object_name in ("ia_crm__Task__c", "ia_crm__Project__c"):
-        harness.reset_stats()
-        result = harness.run(object_name, source)
-        stats = harness.stats()
-        records = len(harness.admin_records(object_name))
-        budget = page_budget(records, harness.spec(object_name).page_size)
-        assert result.rows_read == records
-        assert stats["reads"] <= budget, (object_name, stats, budget)
-        assert result.api_calls <= budget + stats["sessions"], (object_name, result.api_calls)
-        assert harness.staged_keys(object_name) == admin_keys(harness, object_name)
+        harness.assert_first_run_within_page_budget(source, object_name, admin_keys(harness, object_name))
     assert len(harness.admin_records("ia_crm__Task__c")) > harness.spec("ia_crm__Task__c").page_size
 
 
