@@ -12,7 +12,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from emulators.esp.dates import parse_instant
 from emulators.esp.errors import bad_request
@@ -25,7 +25,7 @@ Predicate = Callable[[dict[str, Any]], bool]
 T = TypeVar("T")
 
 
-class Tail(Sequence[T], Generic[T]):
+class Tail(Sequence[T]):
     """rows[start:] without the copy: an incremental reader cuts a cached 100k-row ordering once per page."""
 
     def __init__(self, rows: list[T], start: int = 0) -> None:
