@@ -1,23 +1,51 @@
-"""Crosswalk's settings file (CROSSWALK_CONFIG, YAML): defaults shipped in config/crosswalk.yaml, user values on top."""
+"""Crosswalk's settings file (CROSSWALK_CONFIG, YAML): defaults shipped in config/crosswalk.yaml, user values on top.
+
+The defaults file is also the schema: a key it does not have is refused, and a value must have its default's type
+(a section a mapping, a number a number). Errors name the file, line and dotted key, all problems in one message.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
 
 from crosswalk.extract.retry import RetryPolicy
 from crosswalk.settings import CONFIG_ENV
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "crosswalk.yaml"
 
+Keys = tuple[str, ...]
+
 
 class ConfigError(ValueError):
     """The settings file is unreadable or a setting has a wrong value; the message names the file and setting."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The merged settings and where each leaf value came from ("file:line"), to point at a bad value."""
+
+    values: dict[str, Any]
+    places: dict[Keys, str] = field(default_factory=dict)
+
+    def get(self, keys: Keys) -> Any:
+        value: Any = self.values
+        for key in keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+
+    def where(self, keys: Keys) -> str:
+        """`file:line: ` of the value at `keys`, or nothing when the settings did not come from a file."""
+        place = self.places.get(keys)
+        return f"{place}: " if place else ""
 
 
 @dataclass(frozen=True)
@@ -31,23 +59,122 @@ def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
 
 
-def load_config(path: Path | None = None) -> dict[str, Any]:
-    """The shipped defaults overlaid with the user's file (when it is not the defaults file itself)."""
-    with DEFAULT_CONFIG_PATH.open() as handle:
-        merged: dict[str, Any] = yaml.safe_load(handle) or {}
+def read_config(path: Path | None = None, *, defaults: Path = DEFAULT_CONFIG_PATH) -> Config:
+    """The defaults file overlaid with the user's file (when it is not the defaults file itself), validated against
+    the defaults' keys and types; ConfigError lists every problem with its file and line."""
+    base_values, places = _read(defaults, schema=None)
+    values = base_values if isinstance(base_values, dict) else {}
     path = path or config_path()
-    if path.resolve() != DEFAULT_CONFIG_PATH:
-        try:
-            with path.open() as handle:
-                user = yaml.safe_load(handle) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(user, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
-        _deep_merge(merged, user)
-    return merged
+    if path.resolve() != defaults.resolve():
+        user_values, user_places = _read(path, schema=values)
+        _deep_merge(values, user_values or {})
+        places.update(user_places)
+    return Config(values, places)
+
+
+def load_config(path: Path | None = None) -> dict[str, Any]:
+    """The merged settings as plain mappings (see read_config)."""
+    return read_config(path).values
+
+
+def _read(path: Path, schema: dict[str, Any] | None) -> tuple[Any, dict[Keys, str]]:
+    """A YAML file's values and leaf places; with a schema (the defaults), refuses what the schema does not allow."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"{mark.line + 1}:" if mark is not None else ""
+        context = f" ({exc.context})" if exc.context else ""
+        raise ConfigError(f"{path}:{line} not valid YAML: {exc.problem}{context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    reader = _Reader(path)
+    values = reader.value(node, (), schema) if node is not None else {}
+    if reader.problems:
+        raise ConfigError("\n".join(reader.problems))
+    return values, reader.places
+
+
+class _Reader:
+    """Walks a composed YAML document beside the schema, keeping each leaf's line and collecting every problem."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.places: dict[Keys, str] = {}
+        self.problems: list[str] = []
+
+    def value(self, node: yaml.Node, keys: Keys, schema: Any) -> Any:
+        if isinstance(node, yaml.MappingNode) and (schema is None or isinstance(schema, dict)):
+            return self.section(node, keys, schema)
+        value = SafeConstructor().construct_document(node)
+        if isinstance(schema, dict):
+            # An emptied section (its children all commented out) keeps its defaults.
+            if value is None and keys:
+                return {}
+            known = ", ".join(schema)
+            what = (
+                f"{_dotted(keys)} must be a section (keys: {known})"
+                if keys
+                else f"the top level must be a mapping of sections ({known})"
+            )
+            self.problems.append(f"{self.path}:{node.start_mark.line + 1}: {what}, got {value!r}")
+            return None
+        return value
+
+    def section(self, node: yaml.MappingNode, keys: Keys, schema: dict[str, Any] | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "<non-text key>"
+            dotted = _dotted((*keys, key))
+            if key in first_line:
+                self.problems.append(f"{self.path}:{line}: {dotted} is set twice (first on line {first_line[key]})")
+                continue
+            first_line[key] = line
+            if schema is not None and key not in schema:
+                self.problems.append(f"{self.path}:{line}: unknown key {dotted}{_known(key, schema)}")
+                continue
+            expected = schema[key] if schema is not None else None
+            value = self.value(value_node, (*keys, key), expected)
+            if schema is not None and not isinstance(expected, dict):
+                wrong = _wrong_type(value, expected)
+                if wrong:
+                    self.problems.append(f"{self.path}:{line}: {dotted} must be {wrong}, got {value!r}")
+            if not isinstance(value, dict):
+                self.places[(*keys, key)] = f"{self.path}:{line}"
+            out[key] = value
+        return out
+
+
+def _dotted(keys: Keys) -> str:
+    return ".".join(keys)
+
+
+def _known(key: str, schema: dict[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(schema), n=1, cutoff=0.6)
+    return f" (known: {', '.join(schema)})" + (f"; did you mean {close[0]}?" if close else "")
+
+
+def _wrong_type(value: Any, default: Any) -> str | None:
+    """What the value should be when it lacks its default's type, else None (a null default accepts anything)."""
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int | float):
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "a number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "text"
+    if isinstance(default, list):
+        return None if isinstance(value, list) else "a list"
+    return None
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> None:
@@ -58,23 +185,25 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> None:
             base[key] = value
 
 
-def _number(section: dict[str, Any], name: str, where: str, minimum: float = 0) -> float:
-    value = section.get(name)
+def _number(config: Config, keys: Keys, minimum: float = 0) -> float:
+    value = config.get(keys)
     if not isinstance(value, int | float) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{where}.{name} must be a number >= {minimum}, got {value!r}")
+        raise ConfigError(f"{config.where(keys)}{_dotted(keys)} must be a number >= {minimum}, got {value!r}")
     return float(value)
 
 
-def extract_settings(config: dict[str, Any] | None = None) -> ExtractSettings:
-    config = config if config is not None else load_config()
-    section = config.get("extract") or {}
-    retry = section.get("retry") or {}
+def extract_settings(config: Config | Mapping[str, Any] | None = None) -> ExtractSettings:
+    if config is None:
+        config = read_config()
+    elif not isinstance(config, Config):
+        config = Config(dict(config))
+    retry = ("extract", "retry")
     return ExtractSettings(
-        key_scan_every=timedelta(hours=_number(section, "key_scan_every_hours", "extract")),
+        key_scan_every=timedelta(hours=_number(config, ("extract", "key_scan_every_hours"))),
         retry=RetryPolicy(
-            max_attempts=int(_number(retry, "max_attempts", "extract.retry", 1)),
-            base_delay=_number(retry, "base_delay_seconds", "extract.retry"),
-            max_delay=_number(retry, "max_delay_seconds", "extract.retry"),
+            max_attempts=int(_number(config, (*retry, "max_attempts"), 1)),
+            base_delay=_number(config, (*retry, "base_delay_seconds")),
+            max_delay=_number(config, (*retry, "max_delay_seconds")),
         ),
-        request_timeout_seconds=_number(section, "request_timeout_seconds", "extract", 1),
+        request_timeout_seconds=_number(config, ("extract", "request_timeout_seconds"), 1),
     )
