@@ -112,6 +112,9 @@ def _use_explicit_sqlite_transactions(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
+        # A deferred BEGIN that reads and then writes cannot wait for the write lock: SQLite answers 'database is
+        # locked' at once, busy timeout or not, when another process holds it or committed since the read. Write
+        # transactions therefore take the write lock first (waiting up to the busy timeout); reads stay deferred.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop("begin_immediate", False) else "BEGIN")
 
 
@@ -183,7 +186,7 @@ class StagingStore:
     def migrate(self) -> list[int]:
         """Create or upgrade the schema; returns the versions applied now."""
         with self.engine.connect() as conn:
-            conn.info["begin_immediate"] = True
+            conn.info["begin_immediate"] = True  # the migration lock on SQLite
             return migrations.migrate(conn)
 
     def schema_version(self) -> int:
@@ -196,8 +199,11 @@ class StagingStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction: on SQLite it holds the write lock from its start, so concurrent writers queue."""
+        with self.engine.connect() as conn:
+            conn.info["begin_immediate"] = True
+            with conn.begin():
+                yield conn
 
     # ---- raw records -------------------------------------------------------------------------------------
 
@@ -232,7 +238,7 @@ class StagingStore:
         for record in records:
             latest[record.key] = record
         counts = WriteCounts()
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             stored = self.existing_hashes(system, object_name, list(latest), conn)
             rows: list[dict[str, Any]] = []
             now = _now()
@@ -281,7 +287,7 @@ class StagingStore:
         table = schema.raw_records
         total = 0
         key_list = list(keys)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             for start in range(0, len(key_list), _LOOKUP_CHUNK):
                 chunk = key_list[start : start + _LOOKUP_CHUNK]
                 result = conn.execute(
@@ -360,7 +366,7 @@ class StagingStore:
 
     def mark_key_scan(self, system: str, object_name: str, when: datetime) -> None:
         table = schema.watermarks
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             updated = conn.execute(
                 table.update()
                 .where(table.c.system == system, table.c.object == object_name)
@@ -384,7 +390,7 @@ class StagingStore:
     # ---- extract run history -----------------------------------------------------------------------------
 
     def record_extract_run(self, row: Mapping[str, Any]) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(schema.extract_runs.insert().values(**row))
 
     def latest_extract_runs(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -421,7 +427,7 @@ class StagingStore:
 
     def delete_credential(self, system: str, name: str) -> None:
         table = schema.connection_credentials
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(table.delete().where(table.c.system == system, table.c.name == name))
 
     # ---- append-only logs --------------------------------------------------------------------------------
@@ -430,7 +436,7 @@ class StagingStore:
         """Append many rows at once (COPY on PostgreSQL, executemany elsewhere)."""
         if not rows:
             return 0
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             if conn.dialect.name == "postgresql":
                 self._copy_rows(conn, table.name, list(rows[0].keys()), rows)
             else:
@@ -452,7 +458,7 @@ class StagingStore:
                 yield fresh
 
     def _upsert_one(self, table: sa.Table, row: Mapping[str, Any], keep_on_update: Sequence[str] = ()) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             self._upsert(conn, table, [dict(row)], keep_on_update=keep_on_update)
 
     @staticmethod
