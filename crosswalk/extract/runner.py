@@ -1,5 +1,7 @@
 """The extract loop shared by every stream: read pages from the watermark, stage them, advance the watermark
-past what is committed, then detect deletes. Knows nothing about any vendor API or about Dagster.
+past what is committed, then detect deletes. A record that cannot be placed (its stamp does not parse) is kept
+aside in `quarantine` with the reason, and the rest of its page is staged. Knows nothing about any vendor API or
+about Dagster.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from crosswalk.extract.streams import DeleteDetection, StreamSpec, parse_stamp
 from crosswalk.staging.store import RawRecord, StagingStore, WriteCounts
 
 PREVIEW_ROWS = 5
+EXTRACT_STAGE = "extract"  # the quarantine stage of records the extract kept aside
+UNPARSEABLE_STAMP = "unparseable_stamp"  # quarantine rule: the modification stamp is not of the stream's format
 
 
 @dataclass
@@ -35,6 +39,7 @@ class StreamResult:
     watermark_before: str | None = None
     watermark_after: str | None = None
     key_scan: bool = False
+    quarantined: int = 0  # records read but kept aside in `quarantine` (not staged) by this run
     preview: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
@@ -82,9 +87,33 @@ class Watermark:
             self.text, self.instant = text, instant
 
 
-def to_raw_records(spec: StreamSpec, source: StreamSource, page: Iterable[Record], page_number: int) -> list[RawRecord]:
-    """Raw records of one page; a record without its key stops the stream (BadResponseError naming the page)."""
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    """A record read but not staged: the rule it broke, the field, and why, with the record as read."""
+
+    key: str
+    rule: str
+    field: str
+    reason: str
+    payload: Record
+
+    def as_entry(self) -> dict[str, Any]:
+        """The record's row for StagingStore.quarantine."""
+        return {"record_key": self.key, "rule": self.rule, "reason": self.reason, "payload": self.payload}
+
+
+@dataclass
+class PageRecords:
+    staged: list[RawRecord]
+    quarantined: list[QuarantinedRecord]
+
+
+def to_raw_records(spec: StreamSpec, source: StreamSource, page: Iterable[Record], page_number: int) -> PageRecords:
+    """Raw records of one page, and those kept aside. A record without its key stops the stream (BadResponseError
+    naming the page): nothing could name it later. A record whose stamp does not parse is quarantined: it cannot be
+    placed against the watermark, but the rest of the page can."""
     out: list[RawRecord] = []
+    kept_aside: list[QuarantinedRecord] = []
     for position, record in enumerate(page, 1):
         if not isinstance(record, dict):
             raise BadResponseError(
@@ -101,13 +130,21 @@ def to_raw_records(spec: StreamSpec, source: StreamSource, page: Iterable[Record
         stamp = spec.stamp_of(record)
         try:
             instant = parse_stamp(spec.stamp_format, stamp) if stamp else None
-        except ValueError as exc:
-            raise BadResponseError(
-                spec.system,
-                spec.object,
-                page_number,
-                f"record {key}: {spec.replication_key} {stamp!r} is not a {spec.stamp_format.value} stamp",
-            ) from exc
+        except ValueError:
+            stamp_field = spec.replication_key or ""
+            kept_aside.append(
+                QuarantinedRecord(
+                    key=key,
+                    rule=UNPARSEABLE_STAMP,
+                    field=stamp_field,
+                    reason=(
+                        f"{spec.system} {spec.object} record {key}: {stamp_field} {stamp!r} is not a stamp of "
+                        f"the {spec.stamp_format.value} form, so the record cannot be placed against the watermark"
+                    ),
+                    payload=record,
+                )
+            )
+            continue
         out.append(
             RawRecord(
                 key=key,
@@ -117,7 +154,7 @@ def to_raw_records(spec: StreamSpec, source: StreamSource, page: Iterable[Record
                 deleted=source.is_deleted(spec, record),
             )
         )
-    return out
+    return PageRecords(out, kept_aside)
 
 
 def key_scan_due(last_scan: datetime | None, every: timedelta | None, now: datetime) -> bool:
@@ -146,10 +183,24 @@ def extract_stream(
     watermark = Watermark(spec, before)
     started = time.monotonic()
     try:
+        # Records this stream kept aside earlier: read again with a stamp that parses, they are staged and released.
+        quarantined_keys = store.open_quarantine_keys(spec.system, spec.object, EXTRACT_STAGE)
         with long_lived_objects_frozen():
             for page in prefetched(source.read_pages(spec, before)):
                 result.pages += 1
-                records = to_raw_records(spec, source, page, result.pages)
+                split = to_raw_records(spec, source, page, result.pages)
+                records = split.staged
+                # Both quarantine writes commit before the page's watermark: a crash between them leaves a record
+                # still before the watermark (read again next run), never past it and in neither table.
+                if split.quarantined:
+                    entries = [q.as_entry() for q in split.quarantined]
+                    store.quarantine(spec.system, spec.object, EXTRACT_STAGE, entries, run_id)
+                    quarantined_keys.update(q.key for q in split.quarantined)
+                    result.quarantined += len(split.quarantined)
+                released = quarantined_keys.intersection(r.key for r in records) if quarantined_keys else set()
+                if released:
+                    store.resolve_quarantine(spec.system, spec.object, EXTRACT_STAGE, released)
+                    quarantined_keys -= released
                 for record in records:
                     if record.replication_stamp:
                         watermark.offer(record.replication_stamp, record.replicated_at)
@@ -157,14 +208,14 @@ def extract_stream(
                 # watermark is stored in the page's own transaction.
                 moved = watermark.text if watermark.text != before and watermark.text is not None else None
                 result.counts.add(store.stage_raw_records(spec.system, spec.object, records, run_id, watermark=moved))
-                result.rows_read += len(records)
+                result.rows_read += len(records) + len(split.quarantined)
                 if len(result.preview) < PREVIEW_ROWS:
                     result.preview.extend(_preview_row(spec, r) for r in records[: PREVIEW_ROWS - len(result.preview)])
                 if result.pages % 50 == 0:
                     elapsed = time.monotonic() - started
                     log(f"{spec.name}: {result.rows_read} rows in {result.pages} pages, {elapsed:.1f}s")
         if before is not None:
-            _detect_deletes(spec, source, store, run_id, before, result, key_scan_every, now)
+            _detect_deletes(spec, source, store, run_id, before, result, key_scan_every, now, quarantined_keys)
         elif DeleteDetection.KEY_SCAN in spec.deletes:
             # A complete first read has seen every live key: it counts as a key scan.
             store.mark_key_scan(spec.system, spec.object, result.started_at)
@@ -197,11 +248,14 @@ def _detect_deletes(
     result: StreamResult,
     key_scan_every: timedelta | None,
     now: Callable[[], datetime],
+    quarantined_keys: set[str],
 ) -> None:
     feed = source.read_deleted_keys(spec, since) if DeleteDetection.CHANGE_FEED in spec.deletes else None
     if feed is not None:
         for keys in feed:
             result.counts.deleted += store.mark_deleted(spec.system, spec.object, keys, run_id)
+            # A record kept aside and deleted since has nothing left to fix.
+            store.resolve_quarantine(spec.system, spec.object, EXTRACT_STAGE, quarantined_keys.intersection(keys))
         return
     if DeleteDetection.KEY_SCAN not in spec.deletes:
         return
@@ -213,6 +267,7 @@ def _detect_deletes(
         live.update(keys)
     gone = [key for key in store.iter_staged_keys(spec.system, spec.object) if key not in live]
     result.counts.deleted += store.mark_deleted(spec.system, spec.object, gone, run_id)
+    store.resolve_quarantine(spec.system, spec.object, EXTRACT_STAGE, quarantined_keys - live)
     store.mark_key_scan(spec.system, spec.object, current)
     result.key_scan = True
 

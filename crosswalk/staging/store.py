@@ -515,3 +515,98 @@ class StagingStore:
                     values = [convert(value) for value in values]
             values_by_column.append(values)
         conn.exec_driver_sql(prepared.driver_sql, list(zip(*values_by_column, strict=True)))
+
+    # ---- quarantine ----------------------------------------------------------------------------------------
+
+    def quarantine(
+        self, system: str, object_name: str, stage: str, entries: Sequence[Mapping[str, Any]], run_id: str | None
+    ) -> None:
+        """Keep records aside with the rule they broke. Each entry has record_key, rule, reason and payload (the
+        record as read). A record has at most one open row per stage: quarantined again, its row takes the new rule,
+        reason, payload and run rather than a second row being added."""
+        if not entries:
+            return
+        table = schema.quarantine
+        latest = {str(entry["record_key"]): entry for entry in entries}
+        now = _now()
+        with self.transaction() as conn:
+            open_ids: dict[str, int] = {}
+            keys = list(latest)
+            for start in range(0, len(keys), _LOOKUP_CHUNK):
+                query = sa.select(table.c.record_key, table.c.id).where(
+                    table.c.system == system,
+                    table.c.object == object_name,
+                    table.c.stage == stage,
+                    table.c.resolved_at.is_(None),
+                    table.c.record_key.in_(keys[start : start + _LOOKUP_CHUNK]),
+                )
+                open_ids.update((key, row_id) for key, row_id in conn.execute(query))
+            inserts: list[dict[str, Any]] = []
+            for key, entry in latest.items():
+                values = {
+                    "run_id": run_id,
+                    "rule": entry["rule"],
+                    "reason": entry["reason"],
+                    "payload": canonical_json(entry["payload"]) if entry.get("payload") is not None else None,
+                }
+                if key in open_ids:
+                    conn.execute(table.update().where(table.c.id == open_ids[key]).values(**values))
+                else:
+                    inserts.append(
+                        {"stage": stage, "system": system, "object": object_name, "record_key": key, "created_at": now}
+                        | values
+                    )
+            if inserts:
+                conn.execute(table.insert(), inserts)
+
+    def open_quarantine_keys(self, system: str, object_name: str, stage: str) -> set[str]:
+        """Keys of one stream's records quarantined at `stage` and not resolved since."""
+        table = schema.quarantine
+        query = sa.select(table.c.record_key).where(
+            table.c.system == system,
+            table.c.object == object_name,
+            table.c.stage == stage,
+            table.c.resolved_at.is_(None),
+            table.c.record_key.is_not(None),
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def resolve_quarantine(self, system: str, object_name: str, stage: str, keys: Iterable[str]) -> int:
+        """Mark the open quarantine rows of these records at `stage` resolved (the record passed, or is gone)."""
+        table = schema.quarantine
+        key_list = list(keys)
+        total = 0
+        if not key_list:
+            return 0
+        with self.transaction() as conn:
+            for start in range(0, len(key_list), _LOOKUP_CHUNK):
+                result = conn.execute(
+                    table.update()
+                    .where(
+                        table.c.system == system,
+                        table.c.object == object_name,
+                        table.c.stage == stage,
+                        table.c.resolved_at.is_(None),
+                        table.c.record_key.in_(key_list[start : start + _LOOKUP_CHUNK]),
+                    )
+                    .values(resolved_at=_now())
+                )
+                total += result.rowcount or 0
+        return total
+
+    def quarantined(self, system: str | None = None, object_name: str | None = None) -> list[dict[str, Any]]:
+        """Quarantine rows, open and resolved, oldest first, payload decoded."""
+        table = schema.quarantine
+        query = sa.select(table).order_by(table.c.id)
+        if system is not None:
+            query = query.where(table.c.system == system)
+        if object_name is not None:
+            query = query.where(table.c.object == object_name)
+        with self.engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        for row in rows:
+            row["payload"] = json.loads(row["payload"]) if row["payload"] is not None else None
+            row["created_at"] = _as_utc(row["created_at"])
+            row["resolved_at"] = _as_utc(row["resolved_at"])
+        return rows

@@ -21,6 +21,8 @@ from emulators.quickbooks.query import (
     id_sort_key,
     leading_range,
     sort_records,
+    stamp_key,
+    stamp_readable,
 )
 
 CDC_MAX_OBJECTS = 1000
@@ -186,13 +188,17 @@ class QboCompany:
         out: list[tuple[str, list[dict[str, Any]]]] = []
         budget = CDC_MAX_OBJECTS
         for entity in entities:
-            changed = [r for r in self.records[entity].values() if r["MetaData"]["LastUpdatedTime"] >= since]
+            changed = [
+                r
+                for r in self.records[entity].values()
+                if r["MetaData"]["LastUpdatedTime"] >= since or not stamp_readable(r["MetaData"]["LastUpdatedTime"])
+            ]
             changed += [
                 {"domain": "QBO", "status": "Deleted", "Id": record_id, "MetaData": {"LastUpdatedTime": stamp}}
                 for record_id, stamp in self.tombstones[entity].items()
                 if stamp >= since
             ]
-            changed.sort(key=lambda r: (r["MetaData"]["LastUpdatedTime"], id_sort_key(r)))
+            changed.sort(key=lambda r: (stamp_key(r["MetaData"]["LastUpdatedTime"]), id_sort_key(r)))
             changed = changed[:budget]
             budget -= len(changed)
             if changed:

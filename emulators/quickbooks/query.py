@@ -11,7 +11,7 @@ import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from emulators.quickbooks.catalog import BY_LOWER_NAME, KINDS
@@ -315,12 +315,14 @@ def compile_condition(condition: Condition) -> Callable[[dict[str, Any]], bool]:
         return lambda record: record.get("Id") in wanted
     if condition.path in DATETIME_FIELDS:
         bound = str(condition.values[0])
+        # Stamps compare as text (one company offset); a stamp that is not a date-time satisfies every lower bound
+        # and no upper bound (see stamp_readable).
         comparisons: dict[str, Callable[[str], bool]] = {
             "=": lambda v: v == bound,
-            "<": lambda v: v < bound,
-            ">": lambda v: v > bound,
-            "<=": lambda v: v <= bound,
-            ">=": lambda v: v >= bound,
+            "<": lambda v: v < bound and stamp_readable(v),
+            ">": lambda v: v > bound or not stamp_readable(v),
+            "<=": lambda v: v <= bound and stamp_readable(v),
+            ">=": lambda v: v >= bound or not stamp_readable(v),
         }
         if op in comparisons:
             test = comparisons[op]
@@ -384,6 +386,28 @@ def id_sort_key(record: dict[str, Any]) -> tuple[int, int, str]:
     return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
 
 
+def stamp_readable(value: str) -> bool:
+    """Whether a stored MetaData stamp is a date-time at all.
+
+    Real QBO cannot hold anything else; the admin seed can (a client's handling of a stamp it cannot parse is tested
+    that way). Such a stamp has no place in time: it sorts before every stamp, as a missing one does, and it satisfies
+    every `>`/`>=` bound and no `<`/`<=` bound, as a record just written would, so an incremental reader is shown it on
+    every run rather than never (it would otherwise vanish from every read but a full one)."""
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def stamp_key(value: Any) -> tuple[int, Any]:
+    """Sort key of a MetaData stamp: missing, then not a date-time, then in time order (as text, one offset)."""
+    if value is None:
+        return (0, 0)
+    text = str(value)
+    return (3, text.lower()) if stamp_readable(text) else (1, text.lower())
+
+
 def _value_key(value: Any) -> tuple[int, Any]:
     if value is None:
         return (0, 0)
@@ -413,11 +437,18 @@ def leading_range(
 
 
 def cut_at(rows: list[dict[str, Any]], condition: Condition) -> list[dict[str, Any]]:
-    """The tail of rows (sorted ascending on the condition's field) that the range condition keeps."""
+    """The rows (sorted ascending on the condition's stamp field) that the range condition keeps: the tail from the
+    bound, after the head of stamps that are not date-times (which every lower bound keeps)."""
     get = _getter(condition.path)
-    bound = _value_key(str(condition.values[0]))
+
+    def key(record: dict[str, Any]) -> tuple[int, Any]:
+        return stamp_key(get(record))
+
+    bound = stamp_key(str(condition.values[0]))
     find = bisect.bisect_left if condition.op == ">=" else bisect.bisect_right
-    return rows[find(rows, bound, key=lambda record: _value_key(get(record))):]
+    tail = rows[find(rows, bound, key=key):]
+    unreadable = rows[bisect.bisect_left(rows, (1, ""), key=key) : bisect.bisect_left(rows, (2, ""), key=key)]
+    return unreadable + tail if unreadable else tail
 
 
 def sort_records(records: list[dict[str, Any]], order: list[tuple[tuple[str, ...], bool]]) -> list[dict[str, Any]]:
@@ -428,5 +459,6 @@ def sort_records(records: list[dict[str, Any]], order: list[tuple[tuple[str, ...
             rows.sort(key=id_sort_key, reverse=descending)
             continue
         get = _getter(path)
-        rows.sort(key=lambda record: _value_key(get(record)), reverse=descending)
+        order_key = stamp_key if path in DATETIME_FIELDS else _value_key
+        rows.sort(key=lambda record: order_key(get(record)), reverse=descending)
     return rows

@@ -120,11 +120,19 @@ def test_a_record_without_its_key_stops_the_stream_and_the_watermark_stays(sqlit
     assert failed["status"] == "failed" and "RECORDNO" in failed["error"]
 
 
-def test_a_bad_stamp_names_record_and_field(sqlite_store: StagingStore) -> None:
-    source = ListSource([{"RECORDNO": 1, "WHENMODIFIED": "yesterday"}])
-    source.read_pages = lambda spec, since: iter([[{"RECORDNO": 1, "WHENMODIFIED": "yesterday"}]])  # type: ignore[method-assign]
-    with pytest.raises(BadResponseError, match="record 1: WHENMODIFIED 'yesterday'"):
-        extract_stream(SPEC, source, sqlite_store, "run-1")
+def test_a_bad_stamp_is_quarantined_naming_record_and_field(sqlite_store: StagingStore) -> None:
+    source = ListSource([project(2, 2)])
+    page = [{"RECORDNO": 1, "WHENMODIFIED": "yesterday"}, project(2, 2)]
+    source.read_pages = lambda spec, since: iter([page])  # type: ignore[method-assign]
+    result = extract_stream(SPEC, source, sqlite_store, "run-1")
+    assert result.quarantined == 1 and result.counts.new == 1 and result.rows_read == 2
+    assert set(sqlite_store.iter_staged_keys("intacct", "PROJECT")) == {"2"}
+    assert sqlite_store.get_watermark("intacct", "PROJECT") == "01/02/2026 10:02:00"
+    (row,) = sqlite_store.quarantined("intacct", "PROJECT")
+    assert (row["record_key"], row["stage"], row["run_id"]) == ("1", "extract", "run-1")
+    assert row["rule"] == "unparseable_stamp"
+    assert "intacct PROJECT record 1: WHENMODIFIED 'yesterday'" in row["reason"]
+    assert row["payload"] == page[0] and row["resolved_at"] is None
 
 
 def test_key_scan_flags_deleted_records_when_due(sqlite_store: StagingStore) -> None:
@@ -156,3 +164,23 @@ def test_stamp_formats_parse_to_utc() -> None:
     qbo = parse_stamp(StampFormat.ISO8601, "2026-11-24T05:20:05-08:00")
     assert qbo == datetime(2026, 11, 24, 13, 20, 5, tzinfo=UTC)
     assert parse_stamp(StampFormat.ISO8601, "2026-11-24T13:20:05.5Z").microsecond == 500000
+
+
+def test_a_quarantined_record_gone_from_the_key_scan_is_released(sqlite_store: StagingStore) -> None:
+    source = ListSource([project(i, i) for i in range(1, 4)])
+    extract_stream(SPEC, source, sqlite_store, "run-1")
+    broken = {"RECORDNO": 9, "WHENMODIFIED": "01/02/2026 25:99:00"}
+    source.records[9] = broken
+    pages = [[broken, project(3, 3)]]
+    source.read_pages = lambda spec, since: iter(pages)  # type: ignore[method-assign]
+    kept = extract_stream(SPEC, source, sqlite_store, "run-2", key_scan_every=timedelta(hours=24))
+    assert kept.quarantined == 1 and not kept.key_scan
+    assert sqlite_store.open_quarantine_keys("intacct", "PROJECT", "extract") == {"9"}
+
+    del source.records[9]
+    pages[0] = [project(3, 3)]
+    scanned = extract_stream(SPEC, source, sqlite_store, "run-3", key_scan_every=timedelta(0))
+    assert scanned.key_scan and scanned.quarantined == 0
+    assert sqlite_store.open_quarantine_keys("intacct", "PROJECT", "extract") == set()
+    (row,) = sqlite_store.quarantined("intacct", "PROJECT")
+    assert row["record_key"] == "9" and row["resolved_at"] is not None
