@@ -1,0 +1,372 @@
+"""A sync's mapping file (config/mappings/<sync>.yaml): entities, their objects on each side, links and fields.
+
+A mapping names two systems, `left` and `right` (projects: intacct and salesforce). Each entity pairs one object of
+each, says where each side keeps the other's id (so links can be rebuilt from the records), which canonical fields
+match unlinked pairs, and maps fields: the API field on each side, a direction, a type, value maps, defaults, the
+target's length, a reference to another entity (resolved through its links) and, optionally, the field's owner.
+
+Everything is checked when the file is loaded, against the fields each stream really has, and every error names
+the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crosswalk.sync.values import BadValue, FieldType, canonical
+from crosswalk.yamlfile import LocatedYaml, YamlFileError, load_located_yaml
+
+Path_ = tuple[str, ...]
+BOTH = "both"
+MAPPING_VERSION = 1
+
+
+class MappingError(YamlFileError):
+    """The mapping file is wrong; the message names the file, line and key."""
+
+
+@dataclass(frozen=True)
+class LinkField:
+    """A field on one side's record that holds the other side's identity (an external id)."""
+
+    field: str  # e.g. Salesforce ia_crm__Project_ID__c
+    holds: str  # the other side's field it copies, e.g. Intacct PROJECTID (or that side's key)
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    name: str  # canonical name, e.g. begin_date
+    fields: dict[str, str]  # system -> API field (dotted path)
+    type: FieldType
+    direction: str  # "both", or "<source>_to_<target>"
+    values: dict[str, str]  # left value -> right value; canonical values are the left side's
+    defaults: dict[str, Any]  # target system -> value written when the source has none
+    max_length: dict[str, int]  # target system -> characters the target field holds
+    reference: str | None  # entity whose links resolve this field's values
+    owner: str | None  # system whose value wins a conflict on this field
+    line: int
+
+    def flows_to(self, target: str, systems: tuple[str, str]) -> bool:
+        """Whether this field's values may be written to `target`."""
+        if self.direction == BOTH:
+            return True
+        source = systems[0] if target == systems[1] else systems[1]
+        return self.direction == f"{source}_to_{target}"
+
+    @property
+    def inverse_values(self) -> dict[str, str]:
+        return {right: left for left, right in self.values.items()}
+
+
+@dataclass(frozen=True)
+class EntityRule:
+    name: str
+    objects: dict[str, str]  # system -> API object
+    link_fields: dict[str, LinkField]  # system -> the field on that system's records naming the other side
+    refer_by: dict[str, str]  # system -> the field other records use to refer to this one (absent: the key)
+    match_on: tuple[str, ...]  # canonical field names matching unlinked pairs (a natural key)
+    fields: tuple[FieldRule, ...]
+    sync: bool  # False: links only (an entity other fields refer to, not written by this sync)
+    line: int
+
+    def field(self, name: str) -> FieldRule:
+        for rule in self.fields:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class SyncMapping:
+    path: Path
+    sync: str
+    systems: tuple[str, str]  # (left, right)
+    entities: dict[str, EntityRule]
+    content_hash: str  # of the file's text: the mapped assets' code version
+
+    @property
+    def left(self) -> str:
+        return self.systems[0]
+
+    @property
+    def right(self) -> str:
+        return self.systems[1]
+
+    def other(self, system: str) -> str:
+        return self.right if system == self.left else self.left
+
+    def directions(self) -> tuple[str, ...]:
+        return (BOTH, f"{self.left}_to_{self.right}", f"{self.right}_to_{self.left}")
+
+
+# Known fields of a system's object, or None when the stream reads every field the API returns (cannot be checked).
+FieldCatalog = Callable[[str, str], Iterable[str] | None]
+
+
+def catalog_fields(system: str, object_name: str) -> Iterable[str] | None:
+    """The fields Crosswalk extracts for a stream (from crosswalk/sources/catalog.py); raises KeyError if none."""
+    from crosswalk.sources.catalog import find_stream
+
+    fields = find_stream(system, object_name).fields
+    return None if fields == ("*",) else fields
+
+
+def load_mapping(path: Path, fields_of: FieldCatalog = catalog_fields) -> SyncMapping:
+    try:
+        located = load_located_yaml(path)
+    except YamlFileError as exc:
+        raise MappingError(str(exc)) from None
+    return _Parser(located, fields_of).parse()
+
+
+_TOP_KEYS = ("version", "sync", "systems", "entities")
+_ENTITY_KEYS = ("objects", "link_fields", "refer_by", "match_on", "sync", "fields")
+_FIELD_KEYS = ("type", "direction", "values", "default", "max_length", "reference", "owner")
+
+
+@dataclass
+class _Parser:
+    doc: LocatedYaml
+    fields_of: FieldCatalog
+    systems: tuple[str, str] = field(default=("", ""))
+
+    def fail(self, at: Path_, problem: str) -> MappingError:
+        return MappingError(str(self.doc.error(at, problem)))
+
+    def mapping_at(self, value: Any, at: Path_) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(at, f"must be a mapping, got {_kind(value)}")
+        return value
+
+    def check_keys(self, section: dict[str, Any], at: Path_, allowed: Iterable[str]) -> None:
+        allowed = tuple(allowed)
+        for key in section:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, allowed, n=1)
+                suggestion = f" (did you mean {hint[0]}?)" if hint else f" (known: {', '.join(allowed)})"
+                raise self.fail((*at, key), f"unknown key{suggestion}")
+
+    def parse(self) -> SyncMapping:
+        top = self.mapping_at(self.doc.data, ())
+        self.check_keys(top, (), _TOP_KEYS)
+        version = top.get("version", MAPPING_VERSION)
+        if version != MAPPING_VERSION:
+            raise self.fail(("version",), f"this Crosswalk reads mapping version {MAPPING_VERSION}, got {version!r}")
+        sync = top.get("sync")
+        if not isinstance(sync, str) or not sync:
+            raise self.fail(("sync",), "must name the sync, e.g. projects")
+        systems = top.get("systems")
+        if not (isinstance(systems, list) and len(systems) == 2 and all(isinstance(s, str) for s in systems)):
+            raise self.fail(("systems",), "must list the two systems, left then right, e.g. [intacct, salesforce]")
+        if systems[0] == systems[1]:
+            raise self.fail(("systems",), "must name two different systems")
+        self.systems = (systems[0], systems[1])
+        entities_section = self.mapping_at(top.get("entities"), ("entities",))
+        if not entities_section:
+            raise self.fail(("entities",), "must define at least one entity")
+        entities = {
+            name: self.entity(name, self.mapping_at(value, ("entities", name)))
+            for name, value in entities_section.items()
+        }
+        for entity in entities.values():
+            for rule in entity.fields:
+                if rule.reference is not None and rule.reference not in entities:
+                    raise self.fail(
+                        ("entities", entity.name, "fields", rule.name, "reference"),
+                        f"names no entity of this mapping: {rule.reference!r} (entities: {', '.join(entities)})",
+                    )
+        digest = hashlib.sha256(self.doc.path.read_bytes()).hexdigest()
+        return SyncMapping(self.doc.path, sync, self.systems, entities, digest)
+
+    def entity(self, name: str, section: dict[str, Any]) -> EntityRule:
+        at: Path_ = ("entities", name)
+        self.check_keys(section, at, _ENTITY_KEYS)
+        objects_section = self.mapping_at(section.get("objects"), (*at, "objects"))
+        self.check_keys(objects_section, (*at, "objects"), self.systems)
+        objects: dict[str, str] = {}
+        known: dict[str, set[str] | None] = {}
+        for system in self.systems:
+            object_name = objects_section.get(system)
+            if not isinstance(object_name, str):
+                raise self.fail((*at, "objects"), f"must name the {system} object")
+            try:
+                fields = self.fields_of(system, object_name)
+            except KeyError:
+                raise self.fail((*at, "objects", system), f"{system} has no stream {object_name!r}") from None
+            objects[system] = object_name
+            known[system] = set(fields) if fields is not None else None
+
+        def check_field(system: str, api_field: Any, where: Path_) -> str:
+            if not isinstance(api_field, str) or not api_field:
+                raise self.fail(where, f"must be a {system} field name, got {_kind(api_field)}")
+            names = known[system]
+            if names is not None and api_field not in names:
+                hint = difflib.get_close_matches(api_field, sorted(names), n=1)
+                suggestion = f"; did you mean {hint[0]}?" if hint else ""
+                raise self.fail(where, f"{system} {objects[system]} has no field {api_field!r}{suggestion}")
+            return api_field
+
+        link_section = section.get("link_fields") or {}
+        self.mapping_at(link_section, (*at, "link_fields"))
+        self.check_keys(link_section, (*at, "link_fields"), self.systems)
+        link_fields: dict[str, LinkField] = {}
+        for system, spec in link_section.items():
+            where = (*at, "link_fields", system)
+            spec = self.mapping_at(spec, where)
+            self.check_keys(spec, where, ("field", "holds"))
+            other = self.other(system)
+            link_fields[system] = LinkField(
+                field=check_field(system, spec.get("field"), (*where, "field")),
+                holds=check_field(other, spec.get("holds"), (*where, "holds")),
+            )
+
+        refer_section = self.mapping_at(section.get("refer_by") or {}, (*at, "refer_by"))
+        self.check_keys(refer_section, (*at, "refer_by"), self.systems)
+        refer_by = {
+            system: check_field(system, value, (*at, "refer_by", system)) for system, value in refer_section.items()
+        }
+
+        sync_flag = section.get("sync", True)
+        if not isinstance(sync_flag, bool):
+            raise self.fail((*at, "sync"), f"must be true or false, got {sync_flag!r}")
+        fields_section = self.mapping_at(section.get("fields") or {}, (*at, "fields"))
+        rules = tuple(
+            self.field(name, self.mapping_at(value, (*at, "fields", name)), (*at, "fields", name), check_field)
+            for name, value in fields_section.items()
+        )
+        names = {rule.name for rule in rules}
+        match_on = section.get("match_on") or []
+        if not isinstance(match_on, list) or not all(isinstance(item, str) for item in match_on):
+            raise self.fail((*at, "match_on"), "must be a list of field names of this entity")
+        for index, item in enumerate(match_on):
+            if item not in names:
+                raise self.fail((*at, "match_on", str(index)), f"{item!r} is not a field of {name}")
+        return EntityRule(
+            name=name,
+            objects=objects,
+            link_fields=link_fields,
+            refer_by=refer_by,
+            match_on=tuple(match_on),
+            fields=rules,
+            sync=sync_flag,
+            line=self.doc.line(at) or 0,
+        )
+
+    def other(self, system: str) -> str:
+        return self.systems[1] if system == self.systems[0] else self.systems[0]
+
+    def field(
+        self, name: str, section: dict[str, Any], at: Path_, check_field: Callable[[str, Any, Path_], str]
+    ) -> FieldRule:
+        self.check_keys(section, at, (*self.systems, *_FIELD_KEYS))
+        fields = {system: check_field(system, section[system], (*at, system)) for system in self.systems
+                  if system in section}  # fmt: skip
+        if not fields:
+            raise self.fail(at, f"must name the field on {self.systems[0]}, {self.systems[1]} or both")
+        type_name = section.get("type", FieldType.TEXT.value)
+        try:
+            field_type = FieldType(type_name)
+        except ValueError:
+            known = ", ".join(t.value for t in FieldType)
+            raise self.fail((*at, "type"), f"unknown type {type_name!r} (known: {known})") from None
+        left, right = self.systems
+        directions = (BOTH, f"{left}_to_{right}", f"{right}_to_{left}")
+        direction = section.get("direction", BOTH)
+        if direction not in directions:
+            raise self.fail((*at, "direction"), f"must be one of {', '.join(directions)}, got {direction!r}")
+        if len(fields) == 1:
+            raise self.fail(at, f"names a field on {next(iter(fields))} only: a synced field needs both sides")
+        owner = section.get("owner")
+        if owner is not None and owner not in self.systems:
+            raise self.fail((*at, "owner"), f"must be {left} or {right}, got {owner!r}")
+        if owner is not None and direction != BOTH:
+            raise self.fail((*at, "owner"), "only a field synced both ways has an owner (a one-way field's source has)")
+        values = self.value_map(section.get("values"), (*at, "values"), direction, field_type)
+        defaults = self.per_target(section.get("default"), (*at, "default"), field_type, check_type=True)
+        max_length = self.per_target(section.get("max_length"), (*at, "max_length"), field_type, check_type=False)
+        for system, length in max_length.items():
+            if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+                raise self.fail((*at, "max_length", system), f"must be a positive whole number, got {length!r}")
+            if field_type is not FieldType.TEXT:
+                raise self.fail((*at, "max_length"), f"applies to text fields only, this one is {field_type.value}")
+        reference = section.get("reference")
+        if reference is not None and not isinstance(reference, str):
+            raise self.fail((*at, "reference"), f"must name an entity, got {_kind(reference)}")
+        if reference is not None and values:
+            raise self.fail((*at, "values"), "a reference field's values are ids resolved through links: no value map")
+        return FieldRule(
+            name=name,
+            fields=fields,
+            type=field_type,
+            direction=direction,
+            values=values,
+            defaults=defaults,
+            max_length=max_length,
+            reference=reference,
+            owner=owner,
+            line=self.doc.line(at) or 0,
+        )
+
+    def value_map(self, section: Any, at: Path_, direction: str, field_type: FieldType) -> dict[str, str]:
+        """left value -> right value. Values that flow right to left need the map to be one-to-one."""
+        if section is None:
+            return {}
+        section = self.mapping_at(section, at)
+        left, right = self.systems
+        if set(section) <= {left, right} and section:
+            raise self.fail(at, f"maps {left} values to {right} values directly, e.g. {{'Active': 'In Progress'}}")
+        values: dict[str, str] = {}
+        seen: dict[str, str] = {}
+        for left_value, right_value in section.items():
+            where = (*at, str(left_value))
+            if not isinstance(right_value, str | int | float | bool) or right_value is None:
+                raise self.fail(where, f"must map to one {right} value, got {_kind(right_value)}")
+            left_text, right_text = str(left_value), _scalar_text(right_value)
+            try:
+                canonical(field_type, left_text)
+                canonical(field_type, right_text)
+            except BadValue as exc:
+                raise self.fail(where, f"not a {field_type.value} value: {exc}") from None
+            if right_text in seen and direction != f"{left}_to_{right}":
+                raise self.fail(
+                    where,
+                    f"{right} value {right_text!r} is mapped from both {seen[right_text]!r} and {left_text!r}: "
+                    f"a field that flows {right} to {left} needs a one-to-one map",
+                )
+            seen[right_text] = left_text
+            values[left_text] = right_text
+        return values
+
+    def per_target(self, section: Any, at: Path_, field_type: FieldType, *, check_type: bool) -> dict[str, Any]:
+        if section is None:
+            return {}
+        section = self.mapping_at(section, at)
+        self.check_keys(section, at, self.systems)
+        if check_type:
+            for system, value in section.items():
+                try:
+                    canonical(field_type, value)
+                except BadValue as exc:
+                    raise self.fail((*at, system), f"not a {field_type.value} value: {exc}") from None
+        return dict(section)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
