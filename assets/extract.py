@@ -1,13 +1,15 @@
 """One asset per stream (key [system, object], grouped by system): extract it into staging and report counts."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from crosswalk.config import extract_settings
+from crosswalk.config import MissingSettingsError, extract_settings
 from crosswalk.extract.runner import StreamResult, extract_stream
 from crosswalk.extract.streams import StreamSpec
 from crosswalk.sources.catalog import STREAMS
+from crosswalk.staging import StagingStore
 
 
 def extract_metadata(result: StreamResult) -> dict[str, Any]:
@@ -46,6 +48,17 @@ def preview_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def record_unstarted(spec: StreamSpec, store: StagingStore, run_id: str, error: str) -> None:
+    """An extract_runs row for a stream that failed before reading anything; its watermark is where it was."""
+    now = datetime.now(UTC)
+    watermark = store.get_watermark(spec.system, spec.object)
+    result = StreamResult(
+        spec=spec, run_id=run_id, started_at=now, finished_at=now, watermark_before=watermark,
+        watermark_after=watermark, error=error,
+    )  # fmt: skip
+    store.record_extract_run(result.as_row())
+
+
 def build_extract_asset(spec: StreamSpec) -> AssetsDefinition:
     @asset(
         name=spec.asset_name,
@@ -60,7 +73,12 @@ def build_extract_asset(spec: StreamSpec) -> AssetsDefinition:
     def extract(context: AssetExecutionContext) -> MaterializeResult:
         settings = extract_settings()
         store = context.resources.staging.store
-        source = getattr(context.resources, spec.system).source(store, settings)
+        try:
+            source = getattr(context.resources, spec.system).source(store, settings)
+        except MissingSettingsError as exc:
+            # The stream never started, but its status must say this run failed it, and why.
+            record_unstarted(spec, store, context.run_id, str(exc))
+            raise
         result = extract_stream(
             spec, source, store, context.run_id, key_scan_every=settings.key_scan_every, log=context.log.info
         )

@@ -29,6 +29,19 @@ class ConfigError(ValueError):
     """The settings file is unreadable or a setting has a wrong value; the message names the file and setting."""
 
 
+class MissingSettingsError(ValueError):
+    """A system's connection settings are not all set; the message names the missing environment variables."""
+
+    def __init__(self, system: str, variables: list[str], hint: str = "") -> None:
+        self.system = system
+        self.variables = variables
+        names = ", ".join(variables)
+        super().__init__(
+            f"{system}: not configured: environment variable{'s' if len(variables) > 1 else ''} {names} "
+            f"{'are' if len(variables) > 1 else 'is'} not set{hint}; the other systems are not affected"
+        )
+
+
 @dataclass(frozen=True)
 class Config:
     """The merged settings and where each leaf value came from ("file:line"), to point at a bad value."""

@@ -1,5 +1,8 @@
 """One Dagster resource per external system. Each owns its client for the length of a run (one session per run),
 reads its connection settings from the SPEC E environment variables, and never puts a secret in run config or logs.
+
+The variables are read when a stream first needs the client, not by Dagster when the run starts: a system whose
+settings are incomplete fails its own streams (MissingSettingsError naming the variables) and the others still run.
 """
 
 from __future__ import annotations
@@ -7,24 +10,55 @@ from __future__ import annotations
 import os
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
-from crosswalk.config import ExtractSettings, extract_settings
+from crosswalk.config import ExtractSettings, MissingSettingsError, extract_settings
 from crosswalk.extract.source import StreamSource
 from crosswalk.staging import StagingStore
 
 
 class SystemResource(ConfigurableResource):
-    """Base of the four system resources: builds the client on first use, closes it when the run ends."""
+    """Base of the four system resources: builds the client on first use, closes it when the run ends. A field left
+    unset is read from its environment variable (ENVIRONMENT) when the client is built."""
+
+    system: ClassVar[str]
 
     _source: Any = PrivateAttr(default=None)
 
-    @abstractmethod
     def build_source(self, store: StagingStore, settings: ExtractSettings) -> StreamSource:
-        """A new client for this system."""
+        """A new client for this system; MissingSettingsError names every required variable that is not set."""
+        values, missing = self.connection_values()
+        missing = self.not_needed(values, missing, store)
+        if missing:
+            raise MissingSettingsError(self.system, missing)
+        return self.make_source(values, store, settings)
+
+    def connection_values(self) -> tuple[dict[str, str], list[str]]:
+        """The set connection settings by field name, and the variables of those that are not set."""
+        values: dict[str, str] = {}
+        missing: list[str] = []
+        for name, variable in ENVIRONMENT[self.system][1].items():
+            value = getattr(self, name) or os.environ.get(variable)
+            if value:
+                values[name] = value
+            else:
+                missing.append(variable)
+        for name, variable in OPTIONAL_ENVIRONMENT.get(self.system, {}).items():
+            value = getattr(self, name) or os.environ.get(variable)
+            if value:
+                values[name] = value
+        return values, missing
+
+    def not_needed(self, values: dict[str, str], missing: list[str], store: StagingStore) -> list[str]:
+        """The missing variables this system cannot do without (all of them unless a system says otherwise)."""
+        return missing
+
+    @abstractmethod
+    def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
+        """A new client for this system from complete connection values."""
 
     def source(self, store: StagingStore, settings: ExtractSettings | None = None) -> StreamSource:
         if self._source is None:
@@ -38,65 +72,69 @@ class SystemResource(ConfigurableResource):
 
 
 class IntacctResource(SystemResource):
-    url: str
-    sender_id: str
-    sender_password: str
-    company_id: str
-    user_id: str
-    user_password: str
+    system: ClassVar[str] = "intacct"
+    url: str | None = None
+    sender_id: str | None = None
+    sender_password: str | None = None
+    company_id: str | None = None
+    user_id: str | None = None
+    user_password: str | None = None
 
-    def build_source(self, store: StagingStore, settings: ExtractSettings) -> StreamSource:
+    def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
         from crosswalk.sources.intacct import IntacctSource
 
-        return IntacctSource(
-            url=self.url,
-            sender_id=self.sender_id,
-            sender_password=self.sender_password,
-            company_id=self.company_id,
-            user_id=self.user_id,
-            user_password=self.user_password,
-            retry=settings.retry,
-            timeout=settings.request_timeout_seconds,
-        )
+        return IntacctSource(**values, retry=settings.retry, timeout=settings.request_timeout_seconds)
 
 
 class SalesforceResource(SystemResource):
-    instance_url: str
-    client_id: str
-    client_secret: str
+    system: ClassVar[str] = "salesforce"
+    instance_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
     ca_bundle: str | None = None  # unset: SALESFORCE_CA_BUNDLE when set (sandbox), else the system's trust store
 
-    def build_source(self, store: StagingStore, settings: ExtractSettings) -> StreamSource:
+    def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
         from crosswalk.sources.salesforce import SalesforceSource
 
         return SalesforceSource(
-            instance_url=self.instance_url,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            ca_bundle=self.ca_bundle or os.environ.get("SALESFORCE_CA_BUNDLE") or None,
+            instance_url=values["instance_url"],
+            client_id=values["client_id"],
+            client_secret=values["client_secret"],
+            ca_bundle=values.get("ca_bundle"),
             retry=settings.retry,
             timeout=settings.request_timeout_seconds,
         )
 
 
 class QuickBooksResource(SystemResource):
-    base_url: str
-    discovery_url: str
-    client_id: str
-    client_secret: str
-    realm_id: str
-    refresh_token: str  # the first one; rotated tokens are kept in the staging store
+    system: ClassVar[str] = "quickbooks"
+    base_url: str | None = None
+    discovery_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    realm_id: str | None = None
+    refresh_token: str | None = None  # the first one; rotated tokens are kept in the staging store
 
-    def build_source(self, store: StagingStore, settings: ExtractSettings) -> StreamSource:
+    def not_needed(self, values: dict[str, str], missing: list[str], store: StagingStore) -> list[str]:
+        from crosswalk.sources.quickbooks import SYSTEM, refresh_token_credential
+
+        token = ENVIRONMENT[self.system][1]["refresh_token"]
+        realm = values.get("realm_id")
+        # Only the first connection needs the variable: every rotated token is in the store before it is used.
+        if token in missing and realm and store.get_credential(SYSTEM, refresh_token_credential(realm)):
+            return [variable for variable in missing if variable != token]
+        return missing
+
+    def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
         from crosswalk.sources.quickbooks import QuickBooksSource
 
         return QuickBooksSource(
-            base_url=self.base_url,
-            discovery_url=self.discovery_url,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            realm_id=self.realm_id,
-            initial_refresh_token=self.refresh_token,
+            base_url=values["base_url"],
+            discovery_url=values["discovery_url"],
+            client_id=values["client_id"],
+            client_secret=values["client_secret"],
+            realm_id=values["realm_id"],
+            initial_refresh_token=values.get("refresh_token"),
             store=store,
             retry=settings.retry,
             timeout=settings.request_timeout_seconds,
@@ -104,20 +142,15 @@ class QuickBooksResource(SystemResource):
 
 
 class EspResource(SystemResource):
-    url: str
-    client_id: str
-    client_secret: str
+    system: ClassVar[str] = "esp"
+    url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
 
-    def build_source(self, store: StagingStore, settings: ExtractSettings) -> StreamSource:
+    def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
         from crosswalk.sources.esp import EspSource
 
-        return EspSource(
-            url=self.url,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            retry=settings.retry,
-            timeout=settings.request_timeout_seconds,
-        )
+        return EspSource(**values, retry=settings.retry, timeout=settings.request_timeout_seconds)
 
 
 # Each system resource's fields and the SPEC E environment variable that sets each one.
@@ -156,30 +189,25 @@ ENVIRONMENT: dict[str, tuple[type[SystemResource], dict[str, str]]] = {
 }
 
 
-# Optional settings: read when the client is built (os.environ) rather than required by Dagster at launch.
+# Settings a system can do without.
 OPTIONAL_ENVIRONMENT: dict[str, dict[str, str]] = {"salesforce": {"ca_bundle": "SALESFORCE_CA_BUNDLE"}}
 
 
 def resources_from_env() -> dict[str, Any]:
-    """The resources of the code location, every connection setting read from its environment variable at run time."""
+    """The resources of the code location, every connection setting read from its environment variable when a
+    stream first needs the system's client (not by Dagster at launch, which would fail every system's streams)."""
     from resources.staging import StagingStoreResource
 
     resources: dict[str, Any] = {"staging": StagingStoreResource()}
-    for system, (resource_class, fields) in ENVIRONMENT.items():
-        resources[system] = resource_class(**{name: EnvVar(variable) for name, variable in fields.items()})
+    for system, (resource_class, _fields) in ENVIRONMENT.items():
+        resources[system] = resource_class()
     return resources
 
 
 def resource_from_values(system: str, values: Mapping[str, str]) -> SystemResource:
     """A system resource configured with plain values taken from a mapping of the same variables (e.g. a sandbox
-    env file's), for scripts and tests that run outside Dagster."""
+    env file's), for scripts and tests that run outside Dagster; a variable the mapping lacks is read from the
+    environment when the client is built."""
     resource_class, fields = ENVIRONMENT[system]
-    settings = {name: values[variable] for name, variable in fields.items()}
-    settings.update(
-        {
-            name: values[variable]
-            for name, variable in OPTIONAL_ENVIRONMENT.get(system, {}).items()
-            if values.get(variable)
-        }
-    )
-    return resource_class(**settings)
+    every = {**fields, **OPTIONAL_ENVIRONMENT.get(system, {})}
+    return resource_class(**{name: values[variable] for name, variable in every.items() if values.get(variable)})

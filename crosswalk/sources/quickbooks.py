@@ -55,7 +55,7 @@ class QuickBooksSource:
         client_id: str,
         client_secret: str,
         realm_id: str,
-        initial_refresh_token: str,
+        initial_refresh_token: str | None,
         store: StagingStore,
         retry: RetryPolicy,
         timeout: float,
