@@ -55,15 +55,25 @@ def _sandbox(args: argparse.Namespace) -> int:
         sandbox.stop()
 
 
-def _status_rows() -> list[dict[str, Any]]:
+def _status_rows(url: str) -> list[dict[str, Any]]:
+    """Raises StoreUnavailable when there is no store at `url` (a reader never creates one) or it cannot be read."""
     from crosswalk.sources.catalog import STREAMS
-    from crosswalk.staging import StagingStore
+    from crosswalk.staging import StagingStore, StoreUnavailable
+    from crosswalk.staging.migrations import latest_version
+    from crosswalk.staging.store import unavailable_on_database_error
 
-    store = StagingStore(database_url_from_env())
-    store.migrate()
-    counts = {(c["system"], c["object"]): c for c in store.stream_counts()}
-    runs = store.latest_extract_runs()
-    watermarks = store.watermarks()
+    store = StagingStore(url)
+    try:
+        with unavailable_on_database_error(url):
+            if not store.exists():
+                raise StoreUnavailable(url, "no staging store there (a sync run or `crosswalk migrate` creates one)")
+            if store.schema_version() < latest_version():
+                store.migrate()  # an older store is upgraded first, as any run would, so the queries below fit it
+            counts = {(c["system"], c["object"]): c for c in store.stream_counts()}
+            runs = store.latest_extract_runs()
+            watermarks = store.watermarks()
+    finally:
+        store.dispose()
     rows = []
     for spec in STREAMS:
         key = (spec.system, spec.object)
@@ -93,7 +103,6 @@ def _status_rows() -> list[dict[str, Any]]:
                 else None,
             }
         )
-    store.dispose()
     return rows
 
 
@@ -102,11 +111,18 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    rows = _status_rows()
+    from crosswalk.staging import StoreUnavailable
+
+    url = database_url_from_env()
+    try:
+        rows = _status_rows(url)
+    except StoreUnavailable as exc:
+        print(f"crosswalk status: {exc}", file=sys.stderr)
+        return 1
     if args.json:
-        print(json.dumps({"database": redact_url(database_url_from_env()), "streams": rows}, indent=2))
+        print(json.dumps({"database": redact_url(url), "streams": rows}, indent=2))
         return 0
-    print(f"staging: {redact_url(database_url_from_env())}")
+    print(f"staging: {redact_url(url)}")
     header = f"{'system':<11} {'object':<22} {'rows':>9} {'deleted':>8}  {'watermark':<30} last run"
     print(header)
     print("-" * len(header))
@@ -128,14 +144,23 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    from crosswalk.staging import StagingStore
+    from crosswalk.staging import StagingStore, StoreUnavailable
+    from crosswalk.staging.store import unavailable_on_database_error
 
-    store = StagingStore(database_url_from_env())
-    applied = store.migrate()
-    version = store.schema_version()
-    store.dispose()
+    url = database_url_from_env()
+    try:
+        store = StagingStore(url)
+        try:
+            with unavailable_on_database_error(url):
+                applied = store.migrate()
+                version = store.schema_version()
+        finally:
+            store.dispose()
+    except StoreUnavailable as exc:
+        print(f"crosswalk migrate: {exc}", file=sys.stderr)
+        return 1
     print(
-        f"staging {redact_url(database_url_from_env())}: schema version {version}"
+        f"staging {redact_url(url)}: schema version {version}"
         + (f" (applied {applied})" if applied else " (already current)")
     )
     return 0

@@ -1,5 +1,5 @@
 """The staging store: every table Crosswalk keeps between stages and between runs."""
 
-from crosswalk.staging.store import RawRecord, StagingStore, WriteCounts
+from crosswalk.staging.store import RawRecord, StagingStore, StoreUnavailable, WriteCounts
 
-__all__ = ["RawRecord", "StagingStore", "WriteCounts"]
+__all__ = ["RawRecord", "StagingStore", "StoreUnavailable", "WriteCounts"]

@@ -83,17 +83,78 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+class StoreUnavailable(Exception):
+    """The staging store a URL names cannot be used: the URL is not one, its database or driver is not supported,
+    the database cannot be reached, or (for a reader) no store is there. The message is one line naming the redacted
+    URL and the reason, never the password."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"staging store {redact_url(url)}: {reason}")
+
+
+_SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def parse_database_url(url: str) -> sa.URL:
+    """The URL as SQLAlchemy reads it (PostgreSQL on psycopg 3), or StoreUnavailable saying why not."""
+    try:
+        sa_url = sa.engine.make_url(normalise_database_url(url))
+    except (sa.exc.ArgumentError, ValueError):
+        # Not chained: the parser's message may quote the whole URL, password included.
+        reason = "not a database URL (expected sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"
+        raise StoreUnavailable(url, reason) from None
+    if sa_url.get_backend_name() not in _SUPPORTED_BACKENDS:
+        reason = f"unsupported database {sa_url.get_backend_name()!r} (the staging store is SQLite or PostgreSQL)"
+        raise StoreUnavailable(url, reason)
+    return sa_url
+
+
+def unavailable_reason(error: sa.exc.DBAPIError, url: str) -> str:
+    """The database's own first line of why an operation failed, with the URL's password masked should it appear."""
+    text = str(error.orig if error.orig is not None else error).strip()
+    reason = text.splitlines()[0].strip() if text else type(error).__name__
+    try:
+        password = sa.engine.make_url(url).password
+    except (sa.exc.ArgumentError, ValueError):
+        password = None
+    return reason.replace(password, "***") if password else reason
+
+
+@contextmanager
+def unavailable_on_database_error(url: str) -> Iterator[None]:
+    """Database errors inside become StoreUnavailable, one line naming the redacted URL and the database's reason."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise StoreUnavailable(url, unavailable_reason(exc, url)) from exc
+
+
 def create_staging_engine(url: str) -> sa.Engine:
-    url = normalise_database_url(url)
-    sa_url = sa.engine.make_url(url)
-    if sa_url.get_backend_name() == "sqlite":
-        if sa_url.database and sa_url.database != ":memory:":
-            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": _SQLITE_TIMEOUT_SECONDS})
-        _use_explicit_sqlite_transactions(engine)
-        return engine
-    # No server-side prepared statements: a generic plan for a 5000-key IN list is catastrophically slow.
-    return sa.create_engine(url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
+    sa_url = parse_database_url(url)
+    try:
+        if sa_url.get_backend_name() == "sqlite":
+            engine = sa.create_engine(sa_url, connect_args={"timeout": _SQLITE_TIMEOUT_SECONDS})
+            if sa_url.database and sa_url.database != ":memory:":
+                _create_directory_on_connect(engine, Path(sa_url.database).parent, url)
+            _use_explicit_sqlite_transactions(engine)
+            return engine
+        # No server-side prepared statements: a generic plan for a 5000-key IN list is catastrophically slow.
+        return sa.create_engine(sa_url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
+    except (sa.exc.NoSuchModuleError, ImportError):
+        raise StoreUnavailable(url, f"database driver {sa_url.drivername!r} is not installed or unknown") from None
+
+
+def _create_directory_on_connect(engine: sa.Engine, directory: Path, url: str) -> None:
+    """The SQLite file's directory is made when a connection opens, not when the engine is built, so a store only
+    looked for (crosswalk status) leaves nothing behind where there was none."""
+
+    @event.listens_for(engine, "do_connect")
+    def _on_do_connect(_dialect: Any, _record: Any, _args: Any, _kwargs: Any) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(url, f"cannot create directory {directory}: {exc.strerror or exc}") from exc
 
 
 def _use_explicit_sqlite_transactions(engine: sa.Engine) -> None:
@@ -170,8 +231,10 @@ def _as_utc(value: datetime | None) -> datetime | None:
 
 class StagingStore:
     def __init__(self, url: str) -> None:
+        """Raises StoreUnavailable for a URL that is not one or names a database or driver the store cannot use;
+        connects only when first used."""
         self.url = normalise_database_url(url)
-        self.engine = create_staging_engine(self.url)
+        self.engine = create_staging_engine(url)
         # Upsert statements by (dialect, table, columns, kept columns): building one costs more than running it
         # for a small page, and every page of a stream needs the same one.
         self._upsert_statements: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], _PreparedUpsert] = {}
@@ -188,6 +251,18 @@ class StagingStore:
         with self.engine.connect() as conn:
             conn.info["begin_immediate"] = True  # the migration lock on SQLite
             return migrations.migrate(conn)
+
+    def exists(self) -> bool:
+        """Whether a staging store is there (its migrations recorded), found without creating one: a SQLite file
+        that is missing is not opened, since opening it would create it."""
+        sa_url = self.engine.url
+        if self.dialect == "sqlite":
+            if not sa_url.database or sa_url.database == ":memory:":
+                return False
+            if not sa_url.query.get("uri") and not Path(sa_url.database).is_file():
+                return False
+        with self.engine.connect() as conn:
+            return bool(migrations.applied_versions(conn))
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
