@@ -8,11 +8,12 @@ content hash in staging. Responses are parsed with defusedxml (no DTDs, no entit
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
 from xml.etree.ElementTree import Element
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 import httpx
 from defusedxml import ElementTree as SafeElementTree
@@ -57,6 +58,41 @@ def element_to_record(element: Element) -> dict[str, Any]:
     for child in element:
         record[child.tag] = element_to_record(child) if len(child) else (child.text or "")
     return record
+
+
+_DATA_START = re.compile(r"<data(?:\s[^>]*)?>")
+_FIRST_CHILD = re.compile(r"\s*<([A-Za-z_][\w.-]*)[\s/>]")
+
+
+def record_at(body: bytes, line: int, column: int, key_field: str = "RECORDNO") -> str | None:
+    """Which record of a reply's <data> holds a parser error's position (line 1-based, column 0-based in characters,
+    as expat reports them): "record 3 of the reply (CUSTOMER RECORDNO 17)", or None outside any record.
+
+    The reply cannot be parsed, so this reads the text around the position: the record element open there (the
+    children of <data> share one tag) and the key field inside it, wherever it lies in the record."""
+    text = body.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    position = sum(len(earlier) + 1 for earlier in lines[: line - 1]) + column
+    data_at = text.rfind("<data", 0, position)
+    data = _DATA_START.match(text, data_at) if data_at >= 0 else None
+    if data is None:
+        return None
+    child = _FIRST_CHILD.match(text, data.end())
+    if child is None:
+        return None
+    tag = child.group(1)
+    opening = f"<{tag}>"
+    start = text.rfind(opening, data.end(), position + 1)
+    if start < 0:
+        return None
+    end = text.find(f"</{tag}>", start)
+    record = text[start : end if end >= 0 else len(text)]
+    ordinal = text.count(opening, data.end(), start) + 1
+    key = re.search(f"<{re.escape(key_field)}>([^<]*)</{re.escape(key_field)}>", record)
+    named = f"{tag} {key_field} {unescape(key.group(1))}" if key else f"{tag}, its {key_field} unreadable"
+    return f"record {ordinal} of the reply ({named})"
 
 
 def _errors(parent: Element | None) -> list[dict[str, str]]:
@@ -165,7 +201,10 @@ class IntacctGateway:
         except DefusedXmlException as exc:
             raise MalformedResponseError(f"response XML uses forbidden constructs ({type(exc).__name__})") from exc
         except SafeElementTree.ParseError as exc:
-            raise MalformedResponseError(f"response is not well-formed XML ({exc})") from exc
+            line, column = getattr(exc, "position", (0, 0))
+            where = record_at(response.content, line, column)
+            located = f"; the damage is in {where}" if where else ""
+            raise MalformedResponseError(f"response is not well-formed XML ({exc}){located}") from exc
         if root.tag != "response":
             raise MalformedResponseError(f"response root element is <{root.tag}>, not <response>")
         control_status = root.findtext("control/status")

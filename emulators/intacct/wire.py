@@ -7,6 +7,7 @@ control-level failure that executes nothing (DOC-ERR).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +57,15 @@ MAX_FUNCTIONS_PER_REQUEST = 100  # no documented maximum; ours (note §2.7)
 # ---- printing --------------------------------------------------------------------------------------------------
 
 
+# What XML 1.0's Char production excludes (C0 controls but tab, newline, carriage return; surrogates; U+FFFE/FFFF).
+_NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def xml_escape(text: str) -> str:
+    """Text as element content or attribute value. Characters XML 1.0 cannot carry, raw or as references, are
+    dropped (as libxml2's xmlEncodeEntitiesReentrant skips them): a value holding them never breaks the reply."""
+    if not text.isprintable():  # a C-speed check that passes nearly every value
+        text = _NOT_XML_CHAR.sub("", text)
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
             .replace("'", "&#039;"))
 
