@@ -25,6 +25,8 @@ from emulators.core.faults import BAD_RESPONSE_KINDS, Fault, FaultInjector, Faul
 from emulators.core.stats import RequestStats
 
 ADMIN_PREFIX = "/__admin/"
+# Fields that name a seeded record in a rejection, in order of preference (ids first, then names).
+_RECORD_NAMES = ("Id", "id", "RECORDNO", "Name", "NAME", "DisplayName")
 
 
 class UnknownObjectError(KeyError):
@@ -104,6 +106,53 @@ class EmulatorBackend(ABC):
         self.restore_state(data["state"])
 
 
+def _unsendable_text(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(field path, problem) of the first text in a seeded value that no API could send, or None.
+
+    JSON's `\\ud800` escape decodes to a lone surrogate, which has no UTF-8 encoding: stored, it would fail every
+    reply that carries it (HTTP 500) instead of the seed that let it in."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(value[exc.start])
+            return path, f"holds a lone surrogate U+{code:04X} (character {exc.start + 1}), which UTF-8 cannot encode"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            named = f"{path}.{key}" if path else str(key)
+            found = _unsendable_text(key, f"{named} (its name)") or _unsendable_text(item, named)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unsendable_text(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def check_seed_text(records: dict[str, Any]) -> None:
+    """Refuse a seed holding text the emulators cannot send (ValueError naming object, record and field), before
+    anything of it is stored."""
+    for object_name, rows in records.items():
+        for position, row in enumerate(rows if isinstance(rows, list) else [], 1):
+            found = _unsendable_text(row)
+            if found is None:
+                continue
+            field, problem = found
+            candidates = (*_RECORD_NAMES[:3], f"{object_name.upper()}ID", *_RECORD_NAMES[3:])  # Intacct: CUSTOMERID
+            names = [
+                f"{key} {row[key]!r}"
+                for key in candidates
+                if isinstance(row, dict) and key in row and _unsendable_text(row[key]) is None
+            ]
+            named = f" ({names[0]})" if names else ""
+            message = f"{object_name} record {position}{named}: field {field} {problem}"
+            # The message itself may quote the surrogate (in a field name): escaped, so the 400 reply can be sent.
+            raise ValueError(message.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
 def _admin_routes(backend: EmulatorBackend) -> list[BaseRoute]:
     async def json_body(request: Request) -> Any:
         raw = await request.body()
@@ -131,6 +180,10 @@ def _admin_routes(backend: EmulatorBackend) -> list[BaseRoute]:
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, dict):
             return JSONResponse({"error": "body must be {'records': {OBJECT: [record, ...]}}"}, status_code=400)
+        try:
+            check_seed_text(records)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         try:
             counts = backend.seed(records)
         except UnknownObjectError as exc:
