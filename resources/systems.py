@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from abc import abstractmethod
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
 from crosswalk.config import ExtractSettings, MissingSettingsError, extract_settings
+from crosswalk.extract.retry import ConnectionCircuit
 from crosswalk.extract.source import StreamSource
 from crosswalk.staging import StagingStore
 
@@ -34,7 +36,10 @@ class SystemResource(ConfigurableResource):
         missing = self.not_needed(values, missing, store)
         if missing:
             raise MissingSettingsError(self.system, missing)
-        return self.make_source(values, store, settings)
+        # The client lives for the run, and so does its circuit: once this system's server could not be reached,
+        # the run's other streams of this system fail at once instead of retrying all over again.
+        retry = replace(settings.retry, circuit=ConnectionCircuit())
+        return self.make_source(values, store, replace(settings, retry=retry))
 
     def connection_values(self) -> tuple[dict[str, str], list[str]]:
         """The set connection settings by field name, and the variables of those that are not set."""

@@ -37,11 +37,25 @@ class TransientError(Exception):
 
 
 class RetriesExhaustedError(Exception):
-    def __init__(self, operation: str, attempts: int, last: BaseException) -> None:
+    """Retries ran out. `origin` (scheme://host:port) is set when the last failure was that no connection could be
+    opened to that server; `detail` replaces the last error's own text (which may carry a URL) when given."""
+
+    def __init__(
+        self,
+        operation: str,
+        attempts: int,
+        last: BaseException,
+        origin: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         self.operation = operation
         self.attempts = attempts
         self.last = last
-        super().__init__(f"{operation}: still failing after {attempts} attempts: {last}")
+        self.origin = origin
+        self.detail = detail
+        where = f"cannot connect to {origin}, " if origin else ""
+        problem = detail if detail is not None else str(last)
+        super().__init__(f"{operation}: {where}still failing after {attempts} attempts: {problem}")
 
 
 class CredentialsError(Exception):
