@@ -235,17 +235,48 @@ class QuickBooksSource:
 
     def read_all_keys(self, spec: StreamSpec) -> Iterator[list[str]]:
         pages = 0
-        after = 0
-        while True:
+
+        def fetch(start: int) -> list[str]:
+            nonlocal pages
             pages += 1
-            where = [*self._base_filter(spec), f"Id > '{after}'"] if after else self._base_filter(spec)
-            result = self._query(spec, where, "Id", 1, pages)
-            keys = [str(r["Id"]) for r in result.records if r.get("Id")]
-            if keys:
-                yield keys
-            if not result.more or not keys:
-                return
-            after = max(int(k) for k in keys)
+            keys = []
+            for index, record in enumerate(self._query(spec, self._base_filter(spec), "Id", start, pages).records, 1):
+                if not record.get("Id"):
+                    raise BadResponseError(SYSTEM, spec.object, pages, f"record {index} has no Id")
+                keys.append(str(record["Id"]))
+            return keys
+
+        yield from id_ordered_key_pages(fetch)
+
+
+def _id_order(key: str) -> tuple[int, int, str]:
+    """QBO's order of Ids: numeric ones numerically, then the others (TaxCode's TAX/NON)."""
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
+def id_ordered_key_pages(fetch: Callable[[int], list[str]], page_size: int = MAX_RESULTS) -> Iterator[list[str]]:
+    """Every Id of an entity, from fetch(start) = the Ids at 1-based STARTPOSITION `start` of `ORDERBY Id`.
+
+    QBO takes only `=` and `IN` on Id, so there is no keyset to page by and offsets it is. An offset slides when rows
+    before it are deleted between two pages, which would skip a live Id and have it marked deleted. So pages overlap
+    by one row: a page must start at or before the last Id read, and when it starts after it (or finds nothing),
+    rows vanished behind the reader and it steps back one page. Rows created meanwhile get larger Ids and come at
+    the end, where the scan reads them (a key scan only needs the keys that existed when it started).
+    """
+    start = 1
+    last: tuple[int, int, str] | None = None
+    while True:
+        keys = fetch(start)
+        if last is not None and start > 1 and (not keys or _id_order(keys[0]) > last):
+            start = max(1, start - (page_size - 1))
+            continue
+        fresh = [key for key in keys if last is None or _id_order(key) > last]
+        if fresh:
+            yield fresh
+        if len(keys) < page_size:
+            return
+        last = _id_order(keys[-1])
+        start += len(keys) - 1
 
 
 def _text(exc: AuthClientError) -> str:
