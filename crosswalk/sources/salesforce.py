@@ -139,8 +139,12 @@ class SalesforceSource:
             )
             while True:
                 records = _records_of(result, spec, page)
+                done = result.get("done")
+                if not isinstance(done, bool):
+                    # Without it the reply cannot say whether rows remain: taking it as done would end the read early.
+                    raise BadResponseError(SYSTEM, spec.object, page, "query response has no boolean done flag")
                 yield records
-                if result.get("done", True):
+                if done:
                     return
                 next_url = result.get("nextRecordsUrl")
                 if not next_url:

@@ -1,5 +1,5 @@
 """The system clients against damaged, stalled and partial answers, over real sockets with the real vendor clients: a
-QuickBooks key scan larger than one page."""
+QuickBooks key scan larger than one page and a Salesforce page without `done`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from intuitlib.client import AuthClient
 from quickbooks import QuickBooks
 from quickbooks.objects import Invoice
 
+from crosswalk.extract.errors import BadResponseError
 from crosswalk.sources.quickbooks import MAX_RESULTS, id_ordered_key_pages
 from tests.integration.extract_support import Harness, HarnessFactory
 
@@ -74,3 +75,23 @@ def test_quickbooks_key_pages_see_every_live_id_when_rows_vanish_between_pages()
 
     seen = {key for page in id_ordered_key_pages(fetch) for key in page}
     assert set(rows) <= seen
+
+
+# ---- Salesforce pages without `done` ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("page", "path"), [(1, "/queryAll/$"), (2, "/queryAll/.+")])
+def test_a_salesforce_page_without_done_is_a_bad_response(
+    extract_harness: HarnessFactory, page: int, path: str
+) -> None:
+    harness = extract_harness("salesforce", counts={"projects": 50, "tasks": 5500})
+    source = harness.source()
+    harness.fault(kind="drop_field", field="done", path=path, count=1)
+    with pytest.raises(BadResponseError) as raised:
+        harness.run("ia_crm__Task__c", source)
+    assert (raised.value.system, raised.value.object_name, raised.value.page) == ("salesforce", "ia_crm__Task__c", page)
+    assert "done" in str(raised.value)
+    assert harness.store.get_watermark("salesforce", "ia_crm__Task__c") is None
+
+    result = harness.run("ia_crm__Task__c", source)
+    assert result.error is None and result.rows_read == len(harness.admin_records("ia_crm__Task__c")) > 4000
