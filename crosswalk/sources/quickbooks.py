@@ -29,7 +29,7 @@ from crosswalk.extract.paging import KeysetPage, keyset_pages
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import DeleteDetection, StampFormat, StreamSpec, parse_stamp
-from crosswalk.sources.replies import require_json_reply
+from crosswalk.sources.replies import require_json_reply, use_default_timeout
 from crosswalk.staging import StagingStore
 
 SYSTEM = "quickbooks"
@@ -98,7 +98,7 @@ class QuickBooksSource:
         candidates = [t for t in dict.fromkeys([stored, self._initial_refresh_token]) if t]
         last_error = "no refresh token configured (QBO_REFRESH_TOKEN)"
         for token in candidates:
-            auth_client = AuthClient(self._client_id, self._client_secret, REDIRECT_URI, environment=self.discovery_url)
+            auth_client = self._auth_client()
             try:
                 self.meter.calls += 1
                 auth_client.refresh(refresh_token=token)
@@ -127,11 +127,18 @@ class QuickBooksSource:
             self.refreshes += 1
             self.close()  # the replaced client's connections
             qb.api_url_v3 = self.base_url
+            use_default_timeout(qb.session, self.timeout)  # python-quickbooks passes no timeout of its own
             qb.session.hooks["response"].append(self._remember_status)
             qb.session.hooks["response"].append(require_json_reply)
             self._qb = qb
             return qb
         raise CredentialsError(f"quickbooks: cannot refresh the connection ({last_error}); reconnect the app")
+
+    def _auth_client(self) -> AuthClient:
+        """intuit-oauth's client; it reads the discovery document as it is built."""
+        return _TimedAuthClient(
+            self._client_id, self._client_secret, REDIRECT_URI, environment=self.discovery_url, timeout=self.timeout
+        )
 
     def _remember_status(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         self._last_status = response.status_code
@@ -247,6 +254,20 @@ class QuickBooksSource:
             return keys
 
         yield from id_ordered_key_pages(fetch)
+
+
+class _TimedAuthClient(AuthClient):
+    """intuit-oauth's AuthClient (a requests session) whose own requests, the discovery document fetched while it is
+    built included, time out: intuit-oauth passes no timeout."""
+
+    def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
+        self.default_timeout = timeout  # before AuthClient.__init__, which already sends a request
+        super().__init__(*args, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().send(request, **kwargs)
 
 
 def _id_order(key: str) -> tuple[int, int, str]:

@@ -25,7 +25,7 @@ from crosswalk.extract.errors import (
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import StampFormat, StreamSpec, parse_stamp
-from crosswalk.sources.replies import require_json_reply
+from crosswalk.sources.replies import require_json_reply, use_default_timeout
 
 SYSTEM = "salesforce"
 API_VERSION = "59.0"
@@ -63,6 +63,7 @@ class SalesforceSource:
             # Otherwise requests lets REQUESTS_CA_BUNDLE from the environment override the session's bundle.
             self.session.trust_env = False
         self.session.hooks["response"].append(_require_json_api_reply)
+        use_default_timeout(self.session, timeout)  # simple-salesforce passes no timeout of its own
         self._sf: Salesforce | None = None
         self.tokens_fetched = 0
 

@@ -1,10 +1,13 @@
 """The system clients against damaged, stalled and partial answers, over real sockets with the real vendor clients: a
-QuickBooks key scan larger than one page and a Salesforce page without `done`."""
+QuickBooks key scan larger than one page, a Salesforce page without `done` and a stalled call cut short by
+request_timeout_seconds."""
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,10 +16,19 @@ from quickbooks import QuickBooks
 from quickbooks.objects import Invoice
 
 from crosswalk.extract.errors import BadResponseError
+from crosswalk.extract.source import StreamSource
 from crosswalk.sources.quickbooks import MAX_RESULTS, id_ordered_key_pages
-from tests.integration.extract_support import Harness, HarnessFactory
+from resources.systems import resource_from_values
+from tests.integration.extract_support import SETTINGS, Harness, HarnessFactory
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="quickbooks")
+
+
+def source_with_timeout(harness: Harness, seconds: float) -> StreamSource:
+    settings = replace(SETTINGS, request_timeout_seconds=seconds)
+    source = resource_from_values(harness.system, harness.env).build_source(harness.store, settings)
+    harness.sources.append(source)
+    return source
 
 
 # ---- QuickBooks key scan ----------------------------------------------------------------------------------------
@@ -95,3 +107,31 @@ def test_a_salesforce_page_without_done_is_a_bad_response(
 
     result = harness.run("ia_crm__Task__c", source)
     assert result.error is None and result.rows_read == len(harness.admin_records("ia_crm__Task__c")) > 4000
+
+
+# ---- request_timeout_seconds ------------------------------------------------------------------------------------
+
+STALLS = {
+    "salesforce_query": ("salesforce", "Account", "/queryAll"),
+    "salesforce_token": ("salesforce", "Account", "/services/oauth2/token"),
+    "quickbooks_query": ("quickbooks", "Customer", "/query$"),
+    "quickbooks_token": ("quickbooks", "Customer", "/oauth2/v1/tokens/bearer"),
+    "quickbooks_discovery": ("quickbooks", "Customer", "/.well-known/openid"),
+    "esp_search": ("esp", "companies", "/companies/search"),
+}
+
+
+@pytest.mark.parametrize("case", list(STALLS))
+def test_a_stalled_call_times_out_and_is_retried(extract_harness: HarnessFactory, case: str) -> None:
+    system, stream, path = STALLS[case]
+    harness = extract_harness(system)
+    source = source_with_timeout(harness, 0.5)
+    harness.fault(kind="slow", delay_seconds=20, path=path, count=2)
+    started = time.monotonic()
+    result = harness.run(stream, source)
+    elapsed = time.monotonic() - started
+    assert result.error is None
+    assert result.retries >= 2 and sum(result.retry_reasons.values()) == result.retries, result.retry_reasons
+    assert any("Timeout" in reason for reason in result.retry_reasons), result.retry_reasons
+    assert elapsed < 10, elapsed
+    assert harness.staged_keys(stream, include_deleted=True)
