@@ -1,1 +1,2 @@
-"""The Dagster code location: `pipelines.definitions.defs` assembles assets, jobs, schedules and resources."""
+"""The Dagster code location: `pipelines.definitions.defs` assembles the extract assets, the sync jobs and the
+resources."""
