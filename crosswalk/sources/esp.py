@@ -24,6 +24,7 @@ from crosswalk.extract.paging import KeysetPage, keyset_pages
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry, parse_retry_after
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import StreamSpec
+from crosswalk.sources.replies import parse_token_reply
 
 SYSTEM = "esp"
 SORT_BY_UPDATE_DATE = json.dumps({"updateDate": "asc"})
@@ -74,12 +75,9 @@ class EspSource:
             raise TransientError(f"token endpoint HTTP {response.status_code}")
         if response.status_code != 200:
             raise CredentialsError(f"esp refused the client credentials: HTTP {response.status_code}")
-        try:
-            token = response.json()["access_token"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CredentialsError("esp token endpoint answered without an access_token") from exc
+        token = parse_token_reply(self.token_url, response.headers.get("Content-Type"), response.content)
         self.tokens_fetched += 1
-        return str(token)
+        return str(token["access_token"])
 
     def _get(self, path: str, params: dict[str, Any], describe: str) -> Any:
         def send() -> Any:

@@ -29,7 +29,7 @@ from crosswalk.extract.paging import KeysetPage, keyset_pages
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import DeleteDetection, StampFormat, StreamSpec, parse_stamp
-from crosswalk.sources.replies import require_json_reply, use_default_timeout
+from crosswalk.sources.replies import MalformedTokenReplyError, not_json, require_json_reply, use_default_timeout
 from crosswalk.staging import StagingStore
 
 SYSTEM = "quickbooks"
@@ -102,8 +102,12 @@ class QuickBooksSource:
             try:
                 self.meter.calls += 1
                 auth_client.refresh(refresh_token=token)
+                if not auth_client.access_token:
+                    raise MalformedTokenReplyError(auth_client.token_endpoint, "the reply has no access_token")
             except Exception as exc:
                 auth_client.close()
+                if isinstance(exc, ValueError):  # a 200 whose body is not JSON: damaged on the way, not a refusal
+                    raise MalformedTokenReplyError(auth_client.token_endpoint, not_json(exc)) from None
                 if not isinstance(exc, AuthClientError):
                     raise
                 if exc.status_code == 429 or exc.status_code >= 500:
@@ -136,9 +140,12 @@ class QuickBooksSource:
 
     def _auth_client(self) -> AuthClient:
         """intuit-oauth's client; it reads the discovery document as it is built."""
-        return _TimedAuthClient(
-            self._client_id, self._client_secret, REDIRECT_URI, environment=self.discovery_url, timeout=self.timeout
-        )
+        try:
+            return _TimedAuthClient(
+                self._client_id, self._client_secret, REDIRECT_URI, environment=self.discovery_url, timeout=self.timeout
+            )
+        except ValueError as exc:  # the discovery document is not JSON
+            raise MalformedTokenReplyError(self.discovery_url, not_json(exc), what="discovery document") from None
 
     def _remember_status(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         self._last_status = response.status_code

@@ -1,14 +1,16 @@
-"""Checks on raw HTTP replies and transport defaults shared by the clients built on `requests` (simple-salesforce,
-python-quickbooks): the JSON label of API replies and a default timeout."""
+"""Checks on raw HTTP replies and transport defaults shared by the clients: the JSON label of API replies, a default
+timeout for the vendor clients built on `requests`, and what a usable token-endpoint reply is."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from crosswalk.extract.errors import MalformedResponseError
+from crosswalk.extract.errors import MalformedResponseError, TransientError
 
 
 def require_json_reply(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
@@ -53,3 +55,48 @@ def use_default_timeout(session: requests.Session, timeout: float) -> None:
     adapter = DefaultTimeoutAdapter(timeout)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
+
+
+def endpoint_of(url: str) -> str:
+    """The URL without user info, query or fragment: safe to name in errors."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+MALFORMED_TOKEN_REPLY = "malformed token reply"
+
+
+class MalformedTokenReplyError(TransientError):
+    """A token endpoint (or the discovery document naming it) answered something that is not a usable reply: an HTML
+    page, truncated JSON, no access_token. That is damage on the way, not a refusal of the credentials, so it is
+    retried. The text names the endpoint and never the body: a truncated token reply still holds part of a token.
+    """
+
+    def __init__(self, endpoint: str, problem: str, what: str = "token endpoint") -> None:
+        super().__init__(MALFORMED_TOKEN_REPLY)
+        self.endpoint = endpoint_of(endpoint)
+        self.problem = problem
+        self.what = what
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.endpoint} answered a malformed reply: {self.problem}"
+
+
+def not_json(error: ValueError, content_type: str | None = None) -> str:
+    """Why a reply body is not JSON, from its parse error and content type (never from its text)."""
+    label = f"content type {content_type or 'none'!r}, " if content_type is not None else ""
+    where = f" ({error.msg}: char {error.pos})" if isinstance(error, json.JSONDecodeError) else ""
+    return f"{label}not valid JSON{where}"
+
+
+def parse_token_reply(endpoint: str, content_type: str | None, body: bytes) -> dict[str, Any]:
+    """A successful token reply's JSON object; MalformedTokenReplyError unless it is one with an access_token."""
+    try:
+        token = json.loads(body)
+    except ValueError as exc:
+        raise MalformedTokenReplyError(endpoint, not_json(exc, content_type)) from None
+    if not isinstance(token, dict) or not isinstance(token.get("access_token"), str) or not token["access_token"]:
+        raise MalformedTokenReplyError(endpoint, "the reply has no access_token")
+    return token

@@ -25,7 +25,7 @@ from crosswalk.extract.errors import (
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import StampFormat, StreamSpec, parse_stamp
-from crosswalk.sources.replies import require_json_reply, use_default_timeout
+from crosswalk.sources.replies import parse_token_reply, require_json_reply, use_default_timeout
 
 SYSTEM = "salesforce"
 API_VERSION = "59.0"
@@ -73,9 +73,11 @@ class SalesforceSource:
     # ---- auth --------------------------------------------------------------------------------------------
 
     def _authenticate(self) -> Salesforce:
+        token_url = f"{self.instance_url}/services/oauth2/token"
+
         def fetch() -> dict[str, Any]:
             response = self.session.post(
-                f"{self.instance_url}/services/oauth2/token",
+                token_url,
                 data={
                     "grant_type": "client_credentials",
                     "client_id": self._client_id,
@@ -93,10 +95,7 @@ class SalesforceSource:
                 raise CredentialsError(
                     f"salesforce refused the client credentials: HTTP {response.status_code} {error}"
                 )
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise CredentialsError(f"salesforce token endpoint answered non-JSON: {exc}") from exc
+            return parse_token_reply(token_url, response.headers.get("Content-Type"), response.content)
 
         token = call_with_retry(fetch, describe="salesforce token", policy=self.retry, meter=self.meter)
         self.tokens_fetched += 1

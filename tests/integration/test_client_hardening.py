@@ -1,6 +1,6 @@
-"""The system clients against damaged, stalled and partial answers, over real sockets with the real vendor clients: a
-QuickBooks key scan larger than one page, a Salesforce page without `done` and a stalled call cut short by
-request_timeout_seconds."""
+"""The system clients against damaged, stalled and partial answers, over real sockets with the real vendor clients:
+a QuickBooks key scan larger than one page, a Salesforce page without `done`, a stalled call cut short by
+request_timeout_seconds, and damaged token-endpoint replies told apart from refused credentials."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from intuitlib.client import AuthClient
 from quickbooks import QuickBooks
 from quickbooks.objects import Invoice
 
-from crosswalk.extract.errors import BadResponseError
+from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError
 from crosswalk.extract.source import StreamSource
 from crosswalk.sources.quickbooks import MAX_RESULTS, id_ordered_key_pages
 from resources.systems import resource_from_values
-from tests.integration.extract_support import SETTINGS, Harness, HarnessFactory
+from tests.integration.extract_support import SETTINGS, Harness, HarnessFactory, secrets_of
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="quickbooks")
 
@@ -135,3 +135,69 @@ def test_a_stalled_call_times_out_and_is_retried(extract_harness: HarnessFactory
     assert any("Timeout" in reason for reason in result.retry_reasons), result.retry_reasons
     assert elapsed < 10, elapsed
     assert harness.staged_keys(stream, include_deleted=True)
+
+
+# ---- damaged token-endpoint replies -----------------------------------------------------------------------------
+
+TOKEN_ENDPOINTS = {
+    "salesforce": ("Account", "/services/oauth2/token"),
+    "quickbooks": ("Customer", "/oauth2/v1/tokens/bearer"),
+    "esp": ("companies", "/oauth2/token"),
+}
+
+
+def token_endpoint_url(harness: Harness, path: str) -> str:
+    return harness.emulator.origin + path
+
+
+@pytest.mark.parametrize("damage", ["html", "truncated"])
+@pytest.mark.parametrize("system", list(TOKEN_ENDPOINTS))
+def test_a_damaged_token_reply_is_retried(extract_harness: HarnessFactory, system: str, damage: str) -> None:
+    stream, path = TOKEN_ENDPOINTS[system]
+    harness = extract_harness(system)
+    harness.fault(kind=damage, path=f"{path}$", count=2)
+    result = harness.run(stream, harness.source())
+    assert result.error is None
+    assert result.retries >= 2 and result.retry_reasons.get("malformed token reply", 0) >= 2, result.retry_reasons
+    assert harness.staged_keys(stream, include_deleted=True)
+
+
+@pytest.mark.parametrize("damage", ["html", "truncated"])
+@pytest.mark.parametrize("system", list(TOKEN_ENDPOINTS))
+def test_a_token_reply_damaged_on_every_try_names_the_endpoint_not_the_credentials(
+    extract_harness: HarnessFactory, system: str, damage: str
+) -> None:
+    stream, path = TOKEN_ENDPOINTS[system]
+    harness = extract_harness(system)
+    harness.fault(kind=damage, path=f"{path}$", rate=1.0)
+    with pytest.raises(ExtractError) as raised:
+        harness.run(stream, harness.source())
+    text = str(raised.value)
+    assert not isinstance(raised.value, CredentialsError)
+    assert token_endpoint_url(harness, path) in text and "malformed" in text, text
+    assert "refused" not in text and "credentials" not in text, text
+    for secret in secrets_of(system, harness.env):
+        assert secret not in text
+    assert harness.store.get_watermark(system, stream) is None
+
+
+def test_a_damaged_quickbooks_discovery_document_is_retried_and_named(extract_harness: HarnessFactory) -> None:
+    harness = extract_harness("quickbooks")
+    harness.fault(kind="html", path="/.well-known/openid", count=2)
+    result = harness.run("Customer", harness.source())
+    assert result.error is None and result.retry_reasons.get("malformed token reply", 0) >= 2, result.retry_reasons
+
+    harness.fault(kind="truncated", path="/.well-known/openid", rate=1.0)
+    with pytest.raises(ExtractError) as raised:
+        harness.run("Customer", harness.source())
+    text = str(raised.value)
+    assert harness.env["QBO_DISCOVERY_URL"] in text and "malformed" in text, text
+
+
+@pytest.mark.parametrize("system", list(TOKEN_ENDPOINTS))
+def test_refused_credentials_stay_a_credentials_error(extract_harness: HarnessFactory, system: str) -> None:
+    stream, _path = TOKEN_ENDPOINTS[system]
+    harness = extract_harness(system)
+    variable = {"salesforce": "SALESFORCE_CLIENT_SECRET", "quickbooks": "QBO_CLIENT_SECRET", "esp": "ESP_CLIENT_SECRET"}
+    with pytest.raises(CredentialsError):
+        harness.run(stream, harness.source(**{variable[system]: "wrong-secret"}))
