@@ -19,6 +19,7 @@ def extract_metadata(result: StreamResult) -> dict[str, Any]:
         "changed": result.counts.changed,
         "unchanged": result.counts.unchanged,
         "deleted": result.counts.deleted,
+        "quarantined": result.quarantined,
         "pages": result.pages,
         "api_calls": result.api_calls,
         "retries": result.retries,

@@ -1,4 +1,4 @@
-"""The `crosswalk` command: sandbox, status, migrate."""
+"""The `crosswalk` command: sandbox, status, quarantine, migrate."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crosswalk.settings import database_url_from_env, redact_url
+
+if TYPE_CHECKING:
+    from crosswalk.staging import StagingStore
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -55,9 +60,10 @@ def _sandbox(args: argparse.Namespace) -> int:
         sandbox.stop()
 
 
-def _status_rows(url: str) -> list[dict[str, Any]]:
-    """Raises StoreUnavailable when there is no store at `url` (a reader never creates one) or it cannot be read."""
-    from crosswalk.sources.catalog import STREAMS
+@contextmanager
+def _existing_store(url: str) -> Iterator[StagingStore]:
+    """The store at `url` for reading. Raises StoreUnavailable when there is none (a reader never creates one) or it
+    cannot be read; an older store is upgraded first, as any run would, so queries fit it."""
     from crosswalk.staging import StagingStore, StoreUnavailable
     from crosswalk.staging.migrations import latest_version
     from crosswalk.staging.store import unavailable_on_database_error
@@ -68,12 +74,19 @@ def _status_rows(url: str) -> list[dict[str, Any]]:
             if not store.exists():
                 raise StoreUnavailable(url, "no staging store there (a sync run or `crosswalk migrate` creates one)")
             if store.schema_version() < latest_version():
-                store.migrate()  # an older store is upgraded first, as any run would, so the queries below fit it
-            counts = {(c["system"], c["object"]): c for c in store.stream_counts()}
-            runs = store.latest_extract_runs()
-            watermarks = store.watermarks()
+                store.migrate()
+            yield store
     finally:
         store.dispose()
+
+
+def _status_rows(url: str) -> list[dict[str, Any]]:
+    from crosswalk.sources.catalog import STREAMS
+
+    with _existing_store(url) as store:
+        counts = {(c["system"], c["object"]): c for c in store.stream_counts()}
+        runs = store.latest_extract_runs()
+        watermarks = store.watermarks()
     rows = []
     for spec in STREAMS:
         key = (spec.system, spec.object)
@@ -143,6 +156,45 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quarantine(args: argparse.Namespace) -> int:
+    from crosswalk.staging import StoreUnavailable
+
+    url = database_url_from_env()
+    try:
+        with _existing_store(url) as store:
+            rows = [row for row in store.quarantined() if args.all or row["resolved_at"] is None]
+    except StoreUnavailable as exc:
+        print(f"crosswalk quarantine: {exc}", file=sys.stderr)
+        return 1
+    records = [
+        {
+            "system": row["system"],
+            "object": row["object"],
+            "key": row["record_key"],
+            "stage": row["stage"],
+            "rule": row["rule"],
+            "reason": row["reason"],
+            "run_id": row["run_id"],
+            "quarantined_at": _iso(row["created_at"]),
+            "resolved_at": _iso(row["resolved_at"]),
+            **({"payload": row["payload"]} if args.json else {}),
+        }
+        for row in rows
+    ]
+    if args.json:
+        print(json.dumps({"database": redact_url(url), "records": records}, indent=2, default=str))
+        return 0
+    state = "" if args.all else "open "
+    print(f"staging: {redact_url(url)}: {len(records)} {state}quarantined record{'s' if len(records) != 1 else ''}")
+    for record in records:
+        resolved = f" (resolved {record['resolved_at']})" if record["resolved_at"] else ""
+        print(
+            f"{record['system']}.{record['object']} {record['key'] or '-'} [{record['stage']}: {record['rule']}] "
+            f"{record['reason']}{resolved}"
+        )
+    return 0
+
+
 def _migrate(_: argparse.Namespace) -> int:
     from crosswalk.staging import StagingStore, StoreUnavailable
     from crosswalk.staging.store import unavailable_on_database_error
@@ -187,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="per stream: staged rows, deleted rows, watermark, last run")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_status)
+
+    quarantine = commands.add_parser(
+        "quarantine", help="records kept aside (not staged or not synced) with the rule they broke and why"
+    )
+    quarantine.add_argument("--json", action="store_true", help="machine-readable output, with each record as read")
+    quarantine.add_argument("--all", action="store_true", help="include records released since (resolved)")
+    quarantine.set_defaults(func=_quarantine)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the staging store's schema")
     migrate.set_defaults(func=_migrate)

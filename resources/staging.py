@@ -7,6 +7,7 @@ from pydantic import Field, PrivateAttr
 
 from crosswalk.settings import database_url_from_env, redact_url
 from crosswalk.staging import StagingStore
+from crosswalk.staging.store import unavailable_on_database_error
 
 
 class StagingStoreResource(ConfigurableResource):
@@ -18,8 +19,10 @@ class StagingStoreResource(ConfigurableResource):
     _store: StagingStore | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._store = StagingStore(self.database_url or database_url_from_env())
-        applied = self._store.migrate()
+        url = self.database_url or database_url_from_env()
+        self._store = StagingStore(url)
+        with unavailable_on_database_error(url):  # one line naming the redacted URL, not a driver traceback
+            applied = self._store.migrate()
         if applied and context.log:
             context.log.info(f"staging store {redact_url(self._store.url)}: applied migrations {applied}")
 
