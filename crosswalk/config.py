@@ -14,11 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-from yaml.constructor import SafeConstructor
-
 from crosswalk.extract.retry import RetryPolicy
 from crosswalk.settings import CONFIG_ENV
+from crosswalk.yamlfile import LocatedYaml, YamlFileError, load_located_yaml
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "crosswalk.yaml"
 
@@ -92,40 +90,30 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
 
 def _read(path: Path, schema: dict[str, Any] | None) -> tuple[Any, dict[Keys, str]]:
     """A YAML file's values and leaf places; with a schema (the defaults), refuses what the schema does not allow."""
+    if not path.exists():
+        raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist")
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f"{mark.line + 1}:" if mark is not None else ""
-        context = f" ({exc.context})" if exc.context else ""
-        raise ConfigError(f"{path}:{line} not valid YAML: {exc.problem}{context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    reader = _Reader(path)
-    values = reader.value(node, (), schema) if node is not None else {}
-    if reader.problems:
-        raise ConfigError("\n".join(reader.problems))
-    return values, reader.places
+        doc = load_located_yaml(path)
+    except YamlFileError as exc:
+        raise ConfigError(str(exc)) from None
+    checker = _Checker(doc)
+    values = checker.value(doc.data, (), schema) if doc.data is not None else {}
+    if checker.problems:
+        raise ConfigError("\n".join(checker.problems))
+    return values, checker.places
 
 
-class _Reader:
-    """Walks a composed YAML document beside the schema, keeping each leaf's line and collecting every problem."""
+class _Checker:
+    """Walks a document beside the schema, keeping each leaf's place and collecting every problem."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, doc: LocatedYaml) -> None:
+        self.doc = doc
         self.places: dict[Keys, str] = {}
         self.problems: list[str] = []
 
-    def value(self, node: yaml.Node, keys: Keys, schema: Any) -> Any:
-        if isinstance(node, yaml.MappingNode) and (schema is None or isinstance(schema, dict)):
-            return self.section(node, keys, schema)
-        value = SafeConstructor().construct_document(node)
+    def value(self, value: Any, keys: Keys, schema: Any) -> Any:
+        if isinstance(value, dict) and (schema is None or isinstance(schema, dict)):
+            return self.section(value, keys, schema)
         if isinstance(schema, dict):
             # An emptied section (its children all commented out) keeps its defaults.
             if value is None and keys:
@@ -136,32 +124,26 @@ class _Reader:
                 if keys
                 else f"the top level must be a mapping of sections ({known})"
             )
-            self.problems.append(f"{self.path}:{node.start_mark.line + 1}: {what}, got {value!r}")
+            self.problems.append(f"{self.doc.where(keys)}: {what}, got {value!r}")
             return None
         return value
 
-    def section(self, node: yaml.MappingNode, keys: Keys, schema: dict[str, Any] | None) -> dict[str, Any]:
+    def section(self, section: dict[str, Any], keys: Keys, schema: dict[str, Any] | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "<non-text key>"
-            dotted = _dotted((*keys, key))
-            if key in first_line:
-                self.problems.append(f"{self.path}:{line}: {dotted} is set twice (first on line {first_line[key]})")
-                continue
-            first_line[key] = line
+        for key, raw in section.items():
+            at = (*keys, key)
+            dotted = _dotted(at)
             if schema is not None and key not in schema:
-                self.problems.append(f"{self.path}:{line}: unknown key {dotted}{_known(key, schema)}")
+                self.problems.append(f"{self.doc.where(at)}: unknown key {dotted}{_known(key, schema)}")
                 continue
             expected = schema[key] if schema is not None else None
-            value = self.value(value_node, (*keys, key), expected)
+            value = self.value(raw, at, expected)
             if schema is not None and not isinstance(expected, dict):
                 wrong = _wrong_type(value, expected)
                 if wrong:
-                    self.problems.append(f"{self.path}:{line}: {dotted} must be {wrong}, got {value!r}")
+                    self.problems.append(f"{self.doc.where(at)}: {dotted} must be {wrong}, got {value!r}")
             if not isinstance(value, dict):
-                self.places[(*keys, key)] = f"{self.path}:{line}"
+                self.places[at] = self.doc.where(at)
             out[key] = value
         return out
 

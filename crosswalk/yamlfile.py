@@ -25,11 +25,11 @@ class LocatedYaml:
 
     def line(self, key_path: Path_) -> int | None:
         """The line of the key at `key_path`, or of its nearest ancestor that has one."""
-        while key_path:
-            if key_path in self.lines:
-                return self.lines[key_path]
+        while key_path not in self.lines:
+            if not key_path:
+                return None
             key_path = key_path[:-1]
-        return None
+        return self.lines[key_path]
 
     def where(self, key_path: Path_) -> str:
         line = self.line(key_path)
@@ -49,13 +49,16 @@ def load_located_yaml(path: Path) -> LocatedYaml:
         raise YamlFileError(f"{path}: cannot be read: {exc}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise YamlFileError(f"{where}: not valid YAML: {problem}") from None
+        context = f" ({exc.context})" if exc.context else ""
+        raise YamlFileError(f"{where}: not valid YAML: {exc.problem}{context}") from None
+    except yaml.YAMLError as exc:
+        raise YamlFileError(f"{path}: not valid YAML: {exc}") from None
     located = LocatedYaml(path=path, data=None)
     if node is not None:
+        located.lines[()] = node.start_mark.line + 1
         located.data = _Converter(path, located.lines).convert(node, ())
     return located
 
@@ -76,7 +79,8 @@ class _Converter:
                 child = (*at, key)
                 line = key_node.start_mark.line + 1
                 if key in out:
-                    raise YamlFileError(f"{self.path}:{line}: {'.'.join(child)}: given twice")
+                    first = self.lines[child]
+                    raise YamlFileError(f"{self.path}:{line}: {'.'.join(child)} is set twice (first on line {first})")
                 self.lines[child] = line
                 out[key] = self.convert(value_node, child)
             return out

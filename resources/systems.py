@@ -33,7 +33,7 @@ class SystemResource(ConfigurableResource):
     def build_source(self, store: StagingStore, settings: ExtractSettings) -> StreamSource:
         """A new client for this system; MissingSettingsError names every required variable that is not set."""
         values, missing = self.connection_values()
-        missing = self.not_needed(values, missing, store)
+        missing = self.still_missing(values, missing, store)
         if missing:
             raise MissingSettingsError(self.system, missing)
         # The client lives for the run, and so does its circuit: once this system's server could not be reached,
@@ -57,7 +57,7 @@ class SystemResource(ConfigurableResource):
                 values[name] = value
         return values, missing
 
-    def not_needed(self, values: dict[str, str], missing: list[str], store: StagingStore) -> list[str]:
+    def still_missing(self, values: dict[str, str], missing: list[str], store: StagingStore) -> list[str]:
         """The missing variables this system cannot do without (all of them unless a system says otherwise)."""
         return missing
 
@@ -120,7 +120,7 @@ class QuickBooksResource(SystemResource):
     realm_id: str | None = None
     refresh_token: str | None = None  # the first one; rotated tokens are kept in the staging store
 
-    def not_needed(self, values: dict[str, str], missing: list[str], store: StagingStore) -> list[str]:
+    def still_missing(self, values: dict[str, str], missing: list[str], store: StagingStore) -> list[str]:
         from crosswalk.sources.quickbooks import SYSTEM, refresh_token_credential
 
         token = ENVIRONMENT[self.system][1]["refresh_token"]
