@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from intuitlib.client import AuthClient
 from quickbooks import QuickBooks
 from quickbooks.exceptions import ValidationException
+
+from tests.quickbooks_client import connected_quickbooks
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -20,15 +21,8 @@ def qbo(start_emulator: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> 
     """(the running emulator, python-quickbooks connected to it)."""
     emulator = start_emulator("quickbooks", scale="demo", seed=1)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.ca_bundle)
-    env = emulator.env
-    auth = AuthClient(env["QBO_CLIENT_ID"], env["QBO_CLIENT_SECRET"], "http://localhost/callback",
-                      env["QBO_DISCOVERY_URL"])  # fmt: skip
-    qb = QuickBooks(auth_client=auth, refresh_token=env["QBO_REFRESH_TOKEN"], company_id=env["QBO_REALM_ID"],
-                    minorversion=75)  # fmt: skip
-    qb.api_url_v3 = env["QBO_BASE_URL"]
-    yield emulator, qb
-    qb.session.close()  # before the server stops: its shutdown otherwise waits on idle keep-alive sockets
-    auth.close()
+    with connected_quickbooks(emulator.env) as qb:
+        yield emulator, qb
 
 
 @pytest.mark.parametrize("condition", ["Id > '1005'", "Id >= '1005'", "Id < '1005'", "Id <= '1005'", "Id LIKE '10%'"])

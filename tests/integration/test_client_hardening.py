@@ -11,7 +11,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from intuitlib.client import AuthClient
 from quickbooks import QuickBooks
 from quickbooks.objects import Invoice
 
@@ -20,6 +19,7 @@ from crosswalk.extract.source import StreamSource
 from crosswalk.sources.quickbooks import MAX_RESULTS, id_ordered_key_pages
 from resources.systems import resource_from_values
 from tests.integration.extract_support import SETTINGS, Harness, HarnessFactory, secrets_of
+from tests.quickbooks_client import connected_quickbooks
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="quickbooks")
 
@@ -37,15 +37,8 @@ def source_with_timeout(harness: Harness, seconds: float) -> StreamSource:
 @pytest.fixture
 def qbo_writer(extract_harness: HarnessFactory) -> Iterator[tuple[Harness, QuickBooks]]:
     harness = extract_harness("quickbooks", counts={"invoices": 1500})
-    env = harness.env
-    auth = AuthClient(env["QBO_CLIENT_ID"], env["QBO_CLIENT_SECRET"], "http://localhost/callback",
-                      env["QBO_DISCOVERY_URL"])  # fmt: skip
-    qb = QuickBooks(auth_client=auth, refresh_token=env["QBO_REFRESH_TOKEN"], company_id=env["QBO_REALM_ID"],
-                    minorversion=75)  # fmt: skip
-    qb.api_url_v3 = env["QBO_BASE_URL"]
-    yield harness, qb
-    qb.session.close()
-    auth.close()
+    with connected_quickbooks(harness.env) as qb:
+        yield harness, qb
 
 
 def test_a_quickbooks_key_scan_past_one_page_finds_a_deleted_invoice(

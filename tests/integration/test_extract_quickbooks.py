@@ -9,7 +9,6 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from intuitlib.client import AuthClient
 from quickbooks import QuickBooks
 from quickbooks.objects import Customer, Invoice, Item
 from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
@@ -22,6 +21,7 @@ from tests.integration.extract_support import (
     HarnessFactory,
     secrets_of,
 )
+from tests.quickbooks_client import connected_quickbooks
 
 SYSTEM = "quickbooks"
 NAME_LISTS = ("Customer", "Vendor", "Item", "Account", "TaxCode", "Term", "Class")
@@ -37,15 +37,8 @@ def quickbooks(extract_harness: HarnessFactory) -> Harness:
 @pytest.fixture
 def writer(quickbooks: Harness) -> Iterator[QuickBooks]:
     """python-quickbooks connected the documented way (its own grant token rotation is the emulator's business)."""
-    env = quickbooks.env
-    auth = AuthClient(env["QBO_CLIENT_ID"], env["QBO_CLIENT_SECRET"], "http://localhost/callback",
-                      env["QBO_DISCOVERY_URL"])  # fmt: skip
-    qb = QuickBooks(auth_client=auth, refresh_token=env["QBO_REFRESH_TOKEN"], company_id=env["QBO_REALM_ID"],
-                    minorversion=75)  # fmt: skip
-    qb.api_url_v3 = env["QBO_BASE_URL"]
-    yield qb
-    qb.session.close()
-    auth.close()  # an AuthClient is a requests.Session with its own keep-alive connection
+    with connected_quickbooks(quickbooks.env) as qb:
+        yield qb
 
 
 def current_refresh_token(harness: Harness) -> str:
