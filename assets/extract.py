@@ -5,10 +5,10 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
+from crosswalk.clients.catalog import STREAMS
 from crosswalk.config import MissingSettingsError, extract_settings
 from crosswalk.extract.runner import StreamResult, extract_stream
 from crosswalk.extract.streams import StreamSpec
-from crosswalk.sources.catalog import STREAMS
 from crosswalk.staging import StagingStore
 
 

@@ -81,7 +81,7 @@ def _existing_store(url: str) -> Iterator[StagingStore]:
 
 
 def _status_rows(url: str) -> list[dict[str, Any]]:
-    from crosswalk.sources.catalog import STREAMS
+    from crosswalk.clients.catalog import STREAMS
 
     with _existing_store(url) as store:
         counts = {(c["system"], c["object"]): c for c in store.stream_counts()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from crosswalk.sources.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE
+from crosswalk.clients.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE
 
 sync_projects = define_asset_job(
     "sync_projects",

@@ -86,7 +86,7 @@ class IntacctResource(SystemResource):
     user_password: str | None = None
 
     def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
-        from crosswalk.sources.intacct import IntacctSource
+        from crosswalk.clients.intacct import IntacctSource
 
         return IntacctSource(**values, retry=settings.retry, timeout=settings.request_timeout_seconds)
 
@@ -99,7 +99,7 @@ class SalesforceResource(SystemResource):
     ca_bundle: str | None = None  # unset: SALESFORCE_CA_BUNDLE when set (sandbox), else the system's trust store
 
     def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
-        from crosswalk.sources.salesforce import SalesforceSource
+        from crosswalk.clients.salesforce import SalesforceSource
 
         return SalesforceSource(
             instance_url=values["instance_url"],
@@ -121,7 +121,7 @@ class QuickBooksResource(SystemResource):
     refresh_token: str | None = None  # the first one; rotated tokens are kept in the staging store
 
     def still_missing(self, values: dict[str, str], missing: list[str], store: StagingStore) -> list[str]:
-        from crosswalk.sources.quickbooks import SYSTEM, refresh_token_credential
+        from crosswalk.clients.quickbooks import SYSTEM, refresh_token_credential
 
         token = ENVIRONMENT[self.system][1]["refresh_token"]
         realm = values.get("realm_id")
@@ -131,7 +131,7 @@ class QuickBooksResource(SystemResource):
         return missing
 
     def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
-        from crosswalk.sources.quickbooks import QuickBooksSource
+        from crosswalk.clients.quickbooks import QuickBooksSource
 
         return QuickBooksSource(
             base_url=values["base_url"],
@@ -153,7 +153,7 @@ class EspResource(SystemResource):
     client_secret: str | None = None
 
     def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
-        from crosswalk.sources.esp import EspSource
+        from crosswalk.clients.esp import EspSource
 
         return EspSource(**values, retry=settings.retry, timeout=settings.request_timeout_seconds)
 

@@ -1,5 +1,5 @@
 """A stream is one object of one system: its key, its modification stamp, the fields it reads, its page size
-and how deletes are seen. Each system declares its streams beside its client (crosswalk/sources/); the extract
+and how deletes are seen. Each system declares its streams beside its client (crosswalk/clients/); the extract
 loop (runner.py) is the same for all of them.
 """
 

@@ -109,8 +109,8 @@ FieldCatalog = Callable[[str, str], Iterable[str] | None]
 
 
 def catalog_fields(system: str, object_name: str) -> Iterable[str] | None:
-    """The fields Crosswalk extracts for a stream (from crosswalk/sources/catalog.py); raises KeyError if none."""
-    from crosswalk.sources.catalog import find_stream
+    """The fields Crosswalk extracts for a stream (from crosswalk/clients/catalog.py); raises KeyError if none."""
+    from crosswalk.clients.catalog import find_stream
 
     fields = find_stream(system, object_name).fields
     return None if fields == ("*",) else fields

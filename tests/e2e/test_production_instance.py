@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from crosswalk.clients.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE, STREAMS
 from crosswalk.sandbox import Sandbox
-from crosswalk.sources.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE, STREAMS
 from crosswalk.staging import schema as staging_schema
 from tests.conftest import POSTGRES_URL
 from tests.e2e.conftest import REPO, dagster_command, job_env

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from crosswalk.clients.catalog import STREAMS
 from crosswalk.sandbox import Sandbox
-from crosswalk.sources.catalog import STREAMS
 from crosswalk.staging import StagingStore
 from crosswalk.staging import schema as staging_schema
 from tests.e2e.conftest import REPO, admin, dagster_command, job_env, run_job

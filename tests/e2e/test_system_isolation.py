@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from crosswalk.clients.catalog import QUICKBOOKS, STREAMS
 from crosswalk.sandbox import Sandbox
-from crosswalk.sources.catalog import QUICKBOOKS, STREAMS
 from crosswalk.staging import StagingStore
 from crosswalk.staging import schema as staging_schema
 from tests.e2e.conftest import REPO, job_env, run_job

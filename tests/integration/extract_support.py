@@ -15,12 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crosswalk.clients.catalog import find_stream, streams_of
 from crosswalk.config import ExtractSettings
 from crosswalk.extract.retry import RetryPolicy
 from crosswalk.extract.runner import StreamResult, extract_stream
 from crosswalk.extract.source import StreamSource
 from crosswalk.extract.streams import StreamSpec
-from crosswalk.sources.catalog import find_stream, streams_of
 from crosswalk.staging import StagingStore
 from crosswalk.staging import schema as staging_schema
 from resources.systems import resource_from_values

@@ -14,9 +14,9 @@ import pytest
 from quickbooks import QuickBooks
 from quickbooks.objects import Invoice
 
+from crosswalk.clients.quickbooks import MAX_RESULTS, id_ordered_key_pages
 from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError
 from crosswalk.extract.source import StreamSource
-from crosswalk.sources.quickbooks import MAX_RESULTS, id_ordered_key_pages
 from resources.systems import resource_from_values
 from tests.integration.extract_support import SETTINGS, Harness, HarnessFactory, secrets_of
 from tests.quickbooks_client import connected_quickbooks

@@ -13,8 +13,8 @@ from quickbooks import QuickBooks
 from quickbooks.objects import Customer, Invoice, Item
 from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
 
+from crosswalk.clients.quickbooks import refresh_token_credential
 from crosswalk.extract.errors import CredentialsError, ExtractError
-from crosswalk.sources.quickbooks import refresh_token_credential
 from crosswalk.staging import StagingStore
 from tests.integration.extract_support import (
     Harness,

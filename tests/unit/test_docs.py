@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crosswalk.sources.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE, streams_of
+from crosswalk.clients.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE, streams_of
 from emulators.intacct.schema import SCHEMAS as INTACCT_OBJECTS
 from emulators.quickbooks.catalog import KINDS as QUICKBOOKS_KINDS
 from emulators.quickbooks.catalog import SINGLETONS as QUICKBOOKS_SINGLETONS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from defusedxml import ElementTree as SafeElementTree
 
-from crosswalk.sources.intacct import record_at
+from crosswalk.clients.intacct import record_at
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n<response><operation><result><status>success</status>'
 

@@ -18,6 +18,7 @@ from intuitlib.exceptions import AuthClientError
 from quickbooks import QuickBooks
 from quickbooks.exceptions import AuthorizationException, QuickbooksException
 
+from crosswalk.clients.replies import MalformedTokenReplyError, not_json, require_json_reply, use_default_timeout
 from crosswalk.extract.errors import (
     BadResponseError,
     CredentialsError,
@@ -29,7 +30,6 @@ from crosswalk.extract.paging import KeysetPage, keyset_pages
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import DeleteDetection, StampFormat, StreamSpec, parse_stamp
-from crosswalk.sources.replies import MalformedTokenReplyError, not_json, require_json_reply, use_default_timeout
 from crosswalk.staging import StagingStore
 
 SYSTEM = "quickbooks"

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from crosswalk.clients.replies import parse_token_reply
 from crosswalk.extract.errors import (
     BadResponseError,
     CredentialsError,
@@ -24,7 +25,6 @@ from crosswalk.extract.paging import KeysetPage, keyset_pages
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry, parse_retry_after
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import StreamSpec
-from crosswalk.sources.replies import parse_token_reply
 
 SYSTEM = "esp"
 SORT_BY_UPDATE_DATE = json.dumps({"updateDate": "asc"})

@@ -15,6 +15,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from crosswalk.clients.replies import parse_token_reply, require_json_reply, use_default_timeout
 from crosswalk.extract.errors import (
     BadResponseError,
     CredentialsError,
@@ -25,7 +26,6 @@ from crosswalk.extract.errors import (
 from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import StampFormat, StreamSpec, parse_stamp
-from crosswalk.sources.replies import parse_token_reply, require_json_reply, use_default_timeout
 
 SYSTEM = "salesforce"
 API_VERSION = "59.0"
