@@ -35,6 +35,27 @@ def _create_tables(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     return apply
 
 
+def _add_missing_columns(table: sa.Table) -> Callable[[sa.Connection], None]:
+    """Columns schema.py declares that the live table lacks (a table created by an older migration)."""
+
+    def apply(conn: sa.Connection) -> None:
+        live = {column["name"] for column in sa.inspect(conn).get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in live:
+                column_type = column.type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column_type}'))
+
+    return apply
+
+
+def _steps(*steps: Callable[[sa.Connection], None]) -> Callable[[sa.Connection], None]:
+    def apply(conn: sa.Connection) -> None:
+        for step in steps:
+            step(conn)
+
+    return apply
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -52,6 +73,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         2,
         "extract run history and rotating connection credentials",
         _create_tables(schema.extract_runs, schema.connection_credentials),
+    ),
+    Migration(
+        3,
+        "sync: link bases, write plans, write intents, conflicts, match reviews",
+        _steps(
+            _add_missing_columns(schema.id_crosswalk),
+            _create_tables(schema.plan_items, schema.write_intents, schema.sync_conflicts, schema.match_reviews),
+        ),
     ),
 )
 

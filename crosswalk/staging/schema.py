@@ -60,7 +60,8 @@ quarantine = sa.Table(
 )
 sa.Index("ix_quarantine_record", quarantine.c.system, quarantine.c.object, quarantine.c.record_key)
 
-# Which record in one system is which record in the other, with what was last synced on each side.
+# Links: which record in one system is which record in the other, per entity, with the mapped values each side
+# held after the last sync (the bases of three-way reconcile, JSON) and the raw content hash each side had then.
 id_crosswalk = sa.Table(
     "id_crosswalk",
     metadata,
@@ -74,8 +75,86 @@ id_crosswalk = sa.Table(
     sa.Column("right_hash", sa.String(64)),
     sa.Column("last_synced_at", sa.DateTime(timezone=True)),
     sa.Column("last_run_id", sa.String(64)),
+    sa.Column("sync", sa.String(32)),  # the sync (mapping) that owns the link: projects, quickbooks
+    sa.Column("base_left", sa.Text),  # JSON {field: value} in the left system's terms; null: never synced
+    sa.Column("base_right", sa.Text),
+    sa.Column("matched_by", sa.String(255)),  # how the pair was made: created, link field ..., natural key ...
+    sa.Column("created_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("entity", "left_system", "left_key", name="uq_id_crosswalk_left"),
     sa.UniqueConstraint("entity", "right_system", "right_key", name="uq_id_crosswalk_right"),
+)
+
+# The write plan of a sync run: one row per planned action (create, update, link, skip, refused, review, flag), in
+# execution order. A dry run shows it; a real run executes exactly its own rows.
+plan_items = sa.Table(
+    "plan_items",
+    metadata,
+    sa.Column("plan_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("sync", sa.String(32), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("target_system", sa.String(32)),
+    sa.Column("target_object", sa.String(64)),
+    sa.Column("target_key", sa.String(255)),
+    sa.Column("source_system", sa.String(32)),
+    sa.Column("source_key", sa.String(255)),
+    sa.Column("link_id", sa.Integer),
+    sa.Column("item", sa.Text, nullable=False),  # JSON: field values, before values, conflicts, reason
+)
+
+# Every write is committed here as an intent before it is sent, and its outcome after: a run killed in between finds
+# the open intent and looks the record up by its marker before writing again.
+write_intents = sa.Table(
+    "write_intents",
+    metadata,
+    sa.Column("marker", sa.String(64), primary_key=True),  # idempotency key sent with the write
+    sa.Column("plan_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("target_system", sa.String(32), nullable=False),
+    sa.Column("target_object", sa.String(64), nullable=False),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("lookup_field", sa.String(128)),  # where the record can be found in the target if the outcome is lost
+    sa.Column("lookup_value", sa.String(255)),
+    sa.Column("state", sa.String(16), nullable=False),  # open | done | failed
+    sa.Column("result_key", sa.String(255)),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+sa.Index("ix_write_intents_state", write_intents.c.state, write_intents.c.target_system)
+
+# Every conflict found by reconcile: the field, both bases, both values, the side kept and the rule that chose it.
+sync_conflicts = sa.Table(
+    "sync_conflicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("plan_id", sa.String(64)),
+    sa.Column("sync", sa.String(32), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("left_key", sa.String(255)),
+    sa.Column("right_key", sa.String(255)),
+    sa.Column("field", sa.String(128), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),  # JSON: base_left, base_right, left, right, winner, rule
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Records that could not be paired safely (several candidates, ids that disagree): a person decides.
+match_reviews = sa.Table(
+    "match_reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sync", sa.String(32), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("system", sa.String(32), nullable=False),
+    sa.Column("record_key", sa.String(255), nullable=False),
+    sa.Column("candidates", sa.Text, nullable=False),  # JSON list of keys on the other side
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
 )
 
 # Per stream, the largest modification stamp already committed to staging.
