@@ -67,6 +67,7 @@ class FieldRule:
 class EntityRule:
     name: str
     objects: dict[str, str]  # system -> API object
+    keys: dict[str, str]  # system -> the field holding the record's key (its stream's primary key)
     link_fields: dict[str, LinkField]  # system -> the field on that system's records naming the other side
     refer_by: dict[str, str]  # system -> the field other records use to refer to this one (absent: the key)
     match_on: tuple[str, ...]  # canonical field names matching unlinked pairs (a natural key)
@@ -104,16 +105,23 @@ class SyncMapping:
         return (BOTH, f"{self.left}_to_{self.right}", f"{self.right}_to_{self.left}")
 
 
-# Known fields of a system's object, or None when the stream reads every field the API returns (cannot be checked).
-FieldCatalog = Callable[[str, str], Iterable[str] | None]
+@dataclass(frozen=True)
+class StreamShape:
+    key: str  # the field holding a record's key
+    fields: Iterable[str] | None  # the fields read, or None when the stream reads every field (cannot be checked)
 
 
-def catalog_fields(system: str, object_name: str) -> Iterable[str] | None:
-    """The fields Crosswalk extracts for a stream (from crosswalk/clients/catalog.py); raises KeyError if none."""
+# The shape of a system's object; raises KeyError when Crosswalk has no such stream.
+FieldCatalog = Callable[[str, str], StreamShape]
+
+
+def catalog_fields(system: str, object_name: str) -> StreamShape:
+    """The key and fields Crosswalk extracts for a stream (crosswalk/clients/catalog.py)."""
     from crosswalk.clients.catalog import find_stream
 
-    fields = find_stream(system, object_name).fields
-    return None if fields == ("*",) else fields
+    spec = find_stream(system, object_name)
+    key = spec.primary_key if isinstance(spec.primary_key, str) else ":".join(spec.primary_key)
+    return StreamShape(key, None if spec.fields == ("*",) else spec.fields)
 
 
 def load_mapping(path: Path, fields_of: FieldCatalog = catalog_fields) -> SyncMapping:
@@ -189,17 +197,19 @@ class _Parser:
         objects_section = self.mapping_at(section.get("objects"), (*at, "objects"))
         self.check_keys(objects_section, (*at, "objects"), self.systems)
         objects: dict[str, str] = {}
+        keys: dict[str, str] = {}
         known: dict[str, set[str] | None] = {}
         for system in self.systems:
             object_name = objects_section.get(system)
             if not isinstance(object_name, str):
                 raise self.fail((*at, "objects"), f"must name the {system} object")
             try:
-                fields = self.fields_of(system, object_name)
+                shape = self.fields_of(system, object_name)
             except KeyError:
                 raise self.fail((*at, "objects", system), f"{system} has no stream {object_name!r}") from None
             objects[system] = object_name
-            known[system] = set(fields) if fields is not None else None
+            keys[system] = shape.key
+            known[system] = set(shape.fields) if shape.fields is not None else None
 
         def check_field(system: str, api_field: Any, where: Path_) -> str:
             if not isinstance(api_field, str) or not api_field:
@@ -249,6 +259,7 @@ class _Parser:
         return EntityRule(
             name=name,
             objects=objects,
+            keys=keys,
             link_fields=link_fields,
             refer_by=refer_by,
             match_on=tuple(match_on),
