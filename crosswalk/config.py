@@ -202,3 +202,62 @@ def extract_settings(config: Config | Mapping[str, Any] | None = None) -> Extrac
         ),
         request_timeout_seconds=_number(config, ("extract", "request_timeout_seconds"), 1),
     )
+
+
+REPOSITORY_ROOT = DEFAULT_CONFIG_PATH.parent.parent
+CONFLICT_POLICIES = ("intacct_wins", "salesforce_wins", "latest_wins")
+ON_DELETE = ("flag", "ignore")
+
+
+@dataclass(frozen=True)
+class ProjectsSettings:
+    """The projects sync's settings (SPEC A) and the load settings it uses."""
+
+    enabled: bool
+    mapping_path: Path
+    create_project_at_top_level: bool
+    conflict_policy: str
+    on_delete: str
+    salesforce_bulk_threshold: int
+    intacct_functions_per_request: int
+
+
+def _choice(config: Config, keys: Keys, choices: tuple[str, ...]) -> str:
+    value = config.get(keys)
+    if value not in choices:
+        raise ConfigError(f"{config.where(keys)}{_dotted(keys)} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _flag(config: Config, keys: Keys) -> bool:
+    value = config.get(keys)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{config.where(keys)}{_dotted(keys)} must be true or false, got {value!r}")
+    return value
+
+
+def _path(config: Config, keys: Keys) -> Path:
+    """A path setting: relative to the folder of the file that set it (the repository root for the defaults)."""
+    value = config.get(keys)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{config.where(keys)}{_dotted(keys)} must be a file path, got {value!r}")
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    place = config.places.get(keys, "")
+    origin = Path(place.rsplit(":", 1)[0]) if place else DEFAULT_CONFIG_PATH
+    base = REPOSITORY_ROOT if origin.resolve() == DEFAULT_CONFIG_PATH else origin.parent
+    return base / path
+
+
+def projects_settings(config: Config | None = None) -> ProjectsSettings:
+    config = config if config is not None else read_config()
+    return ProjectsSettings(
+        enabled=_flag(config, ("projects", "enabled")),
+        mapping_path=_path(config, ("projects", "mapping")),
+        create_project_at_top_level=_flag(config, ("projects", "create_project_at_top_level")),
+        conflict_policy=_choice(config, ("conflict_policy",), CONFLICT_POLICIES),
+        on_delete=_choice(config, ("on_delete",), ON_DELETE),
+        salesforce_bulk_threshold=int(_number(config, ("load", "salesforce_bulk_threshold"), 1)),
+        intacct_functions_per_request=int(_number(config, ("load", "intacct_functions_per_request"), 1)),
+    )

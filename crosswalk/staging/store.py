@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -386,6 +387,17 @@ class StagingStore:
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
             yield from result.scalars()
+
+    def iter_staged_records(self, system: str, object_name: str) -> Iterator[tuple[str, dict[str, Any], bool, str]]:
+        """Every staged record of a stream: (key, payload, deleted, content hash), streamed."""
+        table = schema.raw_records
+        query = sa.select(table.c.record_key, table.c.payload, table.c.deleted, table.c.content_hash).where(
+            table.c.system == system, table.c.object == object_name
+        )
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
+            for key, payload, deleted, digest in result:
+                yield key, orjson.loads(payload), bool(deleted), digest
 
     def staged_record(self, system: str, object_name: str, key: str) -> dict[str, Any] | None:
         table = schema.raw_records

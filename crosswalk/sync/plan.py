@@ -28,6 +28,7 @@ class Action(StrEnum):
     UPDATE = "update"
     REFUSED = "refused"  # the record cannot be synced as it is (mapping problem, value the target cannot take)
     FLAG = "flag"  # the record was deleted on one side; the other is kept (Crosswalk never hard-deletes)
+    LINK = "link"  # the pair's link and bases, stored once the pair's writes are settled (no API call)
 
 
 class OnDelete(StrEnum):
@@ -61,9 +62,11 @@ class PlanItem:
     link_values: dict[str, str] = field(default_factory=dict)  # API link fields to write (ids of the other side)
     link_from_result: str | None = None  # API link field that takes the key another item's create returns
     identity: tuple[str, str] | None = None  # (API field, value) the record is found by in the target
+    scope: str | None = None  # where a create goes (an Intacct entity); None: the top level
     before: dict[str, Value] = field(default_factory=dict)  # the target's current values of `values`
     conflicts: list[Conflict] = field(default_factory=list)
     reason: str | None = None
+    link: dict[str, Any] | None = None  # for LINK: link_id, left_key, right_key, base_left, base_right, matched_by
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -79,9 +82,11 @@ class PlanItem:
             "link_values": self.link_values,
             "link_from_result": self.link_from_result,
             "identity": list(self.identity) if self.identity else None,
+            "scope": self.scope,
             "before": self.before,
             "conflicts": [conflict.__dict__ for conflict in self.conflicts],
             "reason": self.reason,
+            "link": self.link,
         }
 
 
@@ -96,6 +101,13 @@ class PairOutcome:
     base_left: dict[str, Value]
     base_right: dict[str, Value]
     matched_by: str | None = None
+
+
+    def as_item(self, entity: str) -> PlanItem:
+        return PlanItem(entity, Action.LINK, self.pair, link={
+            "link_id": self.link_id, "left_key": self.left_key, "right_key": self.right_key,
+            "base_left": self.base_left, "base_right": self.base_right, "matched_by": self.matched_by,
+        })  # fmt: skip
 
 
 @dataclass
@@ -128,6 +140,8 @@ class PlanOptions:
     # The identity field value (an Intacct PROJECTID) of a record created from a source record that names none:
     # derived from the source key, so planning the same record again chooses the same value.
     new_identity: Callable[[str], str] = str
+    # Where a record created in `target` from `source` goes (an Intacct entity for a project, SPEC A4).
+    scope_of: Callable[[EntityRule, MappedRecord, str], str | None] = lambda _entity, _record, _target: None
 
 
 def plan_entity(
@@ -162,16 +176,22 @@ def plan_entity(
         if link.left_key not in usable_left or link.right_key not in usable_right:
             plan.counts["refused"] += 1
             continue
+        if not entity.sync:
+            continue  # linked already; an entity this sync does not write has nothing to reconcile
         _plan_pair(plan, mapping, entity, translate, options, pair, link, left, right, None)
-
-    if not entity.sync:
-        return plan  # links only: nothing is matched or written for an entity this sync does not own
 
     open_left = [record for key, record in usable_left.items() if key not in linked_left]
     open_right = [record for key, record in usable_right.items() if key not in linked_right]
     matched = match_records(mapping, entity, open_left, open_right, translate)
     plan.reviews.extend(matched.reviews)
     plan.counts["review"] += len(matched.reviews)
+    if not entity.sync:
+        # An entity other fields refer to but this sync does not write: its pairs are linked, nothing is written.
+        for match in matched.matches:
+            pair = f"new:{match.left_key}:{match.right_key}"
+            plan.pairs[pair] = PairOutcome(pair, None, match.left_key, match.right_key, {}, {}, match.how)
+            plan.counts["matched"] += 1
+        return plan
     for match in matched.matches:
         link = LinkState(None, match.left_key, match.right_key)
         pair = f"new:{match.left_key}:{match.right_key}"
@@ -335,6 +355,7 @@ def _plan_create(
         PlanItem(
             entity.name, Action.CREATE, pair, target=target, target_object=entity.objects[target], source=source,
             source_key=record.key, values=values, link_values=link_values, identity=identity,
+            scope=options.scope_of(entity, record, target),
         )
     )
     if source_update or link_from_result:

@@ -139,6 +139,9 @@ def _reconcile_field(
         winner = "left"
     elif right_moved and not left_moved:
         winner = "right"
+    elif bl is _MISSING and br is _MISSING and (lv is None) != (rv is None):
+        # Never synced, and one side is blank: the value fills the blank (no history says the blank is newer).
+        winner = "left" if rv is None else "right"
     else:
         winner, why = _settle(rule, systems, policy, left.modified, right.modified)
         out.conflicts.append(

@@ -256,3 +256,12 @@ def test_link_fields_that_disagree_go_to_review(mapping: SyncMapping) -> None:
     assert result.matches == []
     assert {(r.system, r.key) for r in result.reviews} >= {("intacct", "1")}
     assert all("link fields disagree" in r.reason for r in result.reviews)
+
+
+def test_a_never_synced_pair_fills_a_blank_side_instead_of_clearing_the_other(mapping: SyncMapping) -> None:
+    result = run(
+        mapping, intacct_project(SFDCKEY=""), salesforce_project(ia_crm__Opportunity__c="0065g0000000005AAA"),
+        None, None,
+    )  # fmt: skip
+    assert result.to_left == {"opportunity": "0065g0000000005AAA"} and "opportunity" not in result.to_right
+    assert not [c for c in result.conflicts if c.field == "opportunity"]

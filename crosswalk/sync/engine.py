@@ -1,0 +1,428 @@
+"""The sync engine over the staging store: map the staged records of a sync's entities, plan, and load the plan into
+each target through its client. Shared by every sync; knows no vendor API and nothing of Dagster.
+
+plan(): entities in reference order (customer before project before task), each mapped from staging, planned
+(plan.py) with references resolved through links, including the pairs planned earlier in the same plan. A dry run
+stops there. A real run stores the plan, then load(target) writes that target's items in plan order, creates before
+updates within an entity, each write committed as an intent first; settle() stores each pair's link and bases once
+every write of the pair has an outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from crosswalk.staging.intents import DONE, FAILED, Intent, IntentLog, Outcome
+from crosswalk.staging.links import LinkStore, LinkWrite
+from crosswalk.staging.plans import PlanStore
+from crosswalk.staging.store import StagingStore
+from crosswalk.sync.mapper import MappedRecord, ValueTranslator, map_record
+from crosswalk.sync.mapping import EntityRule, SyncMapping
+from crosswalk.sync.plan import Action, EntityData, EntityPlan, PlanItem, PlanOptions, plan_entity
+from crosswalk.sync.values import WireStyle, to_wire
+from crosswalk.sync.writer import RecordWriter, WriteOp, WriteRequest
+
+PENDING = "\x00pending:"  # a reference to a record this plan creates: resolved at load, once it has a key
+LOAD_STAGE = "load"
+MAP_STAGE = "map"
+WRITE_CHUNK = 10_000  # writes whose intents are committed together before they are sent
+
+
+def pending_reference(entity: str, value: str) -> str:
+    return f"{PENDING}{entity}:{value}"
+
+
+class LinkReferences:
+    """References.translate over an entity's links: the value a record is referred to by on one side (its refer_by
+    field, else its key) to the other side's; pairs planned in this plan count, a create's key as pending."""
+
+    def __init__(self, right: str) -> None:
+        self.right = right
+        self._to_right: dict[str, dict[str, str]] = defaultdict(dict)
+        self._to_left: dict[str, dict[str, str]] = defaultdict(dict)
+
+    def add(self, entity: str, left_value: str | None, right_value: str | None) -> None:
+        if left_value and right_value:
+            self._to_right[entity][left_value] = right_value
+            self._to_left[entity][right_value] = left_value
+
+    def translate(self, entity: str, target: str, value: str) -> str | None:
+        table = self._to_right if target == self.right else self._to_left
+        return table[entity].get(value)
+
+
+@dataclass
+class SyncPlan:
+    plan_id: str
+    sync: str
+    mapping_hash: str
+    entities: dict[str, EntityPlan] = field(default_factory=dict)
+
+    @property
+    def items(self) -> list[PlanItem]:
+        return [item for plan in self.entities.values() for item in plan.items]
+
+    def counts(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for plan in self.entities.values():
+            total.update(plan.counts)
+        return total
+
+    def writes(self) -> list[PlanItem]:
+        return [i for i in self.items if i.action in (Action.CREATE, Action.UPDATE) and i.target is not None]
+
+
+@dataclass
+class LoadResult:
+    target: str
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    retryable: int = 0
+    recovered: int = 0  # writes of an earlier, interrupted run found in the target by their lookup field
+    api_calls: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        store: StagingStore,
+        mapping: SyncMapping,
+        options: PlanOptions,
+        *,
+        skip_fields: Iterable[tuple[str, str]] = (),
+        skip_entities: Iterable[str] = (),
+        upsert_targets: Iterable[str] = (),
+    ) -> None:
+        self.store = store
+        self.mapping = mapping
+        self.options = options
+        self.links = LinkStore(store, mapping.sync, mapping.systems)
+        self.plans = PlanStore(store, mapping.sync)
+        self.intents = IntentLog(store)
+        self.skip_fields = set(skip_fields)
+        self.skip_entities = set(skip_entities)
+        self.upsert_targets = set(upsert_targets)  # systems whose clients upsert by an external id
+
+    # ---- plan --------------------------------------------------------------------------------------------
+
+    def entity_order(self) -> list[EntityRule]:
+        """Entities after the ones their references name."""
+        order: list[EntityRule] = []
+        seen: set[str] = set()
+
+        def visit(rule: EntityRule, trail: tuple[str, ...]) -> None:
+            if rule.name in seen:
+                return
+            if rule.name in trail:
+                raise ValueError(f"{self.mapping.path}: entities refer to each other in a cycle: {' -> '.join(trail)}")
+            for field_rule in rule.fields:
+                if field_rule.reference and field_rule.reference != rule.name:
+                    visit(self.mapping.entities[field_rule.reference], (*trail, rule.name))
+            seen.add(rule.name)
+            order.append(rule)
+
+        for rule in self.mapping.entities.values():
+            visit(rule, ())
+        return [rule for rule in order if rule.name not in self.skip_entities]
+
+    def entity_data(self, entity: EntityRule) -> EntityData:
+        sides: list[dict[str, MappedRecord]] = []
+        deleted: list[frozenset[str]] = []
+        for system in self.mapping.systems:
+            live: dict[str, MappedRecord] = {}
+            gone: set[str] = set()
+            for key, payload, is_deleted, _digest in self.store.iter_staged_records(system, entity.objects[system]):
+                if is_deleted:
+                    gone.add(key)
+                    continue
+                record = map_record(self.mapping, entity, system, key, payload)
+                for name in [name for name in record.values if (entity.name, name) in self.skip_fields]:
+                    del record.values[name]
+                live[key] = record
+            sides.append(live)
+            deleted.append(frozenset(gone))
+        return EntityData(sides[0], sides[1], self.links.links(entity.name), deleted[0], deleted[1])
+
+    def plan(self) -> SyncPlan:
+        """The next run's plan, from what is staged now; writes nothing."""
+        plan = SyncPlan(uuid.uuid4().hex, self.mapping.sync, self.mapping.content_hash)
+        references = LinkReferences(self.mapping.right)
+        translate = ValueTranslator(self.mapping, references)
+        for entity in self.entity_order():
+            data = self.entity_data(entity)
+            entity_plan = plan_entity(self.mapping, entity, data, translate, self.options)
+            entity_plan.items.extend(outcome.as_item(entity.name) for outcome in entity_plan.pairs.values())
+            plan.entities[entity.name] = entity_plan
+            self._register(references, entity, data, entity_plan)
+        return plan
+
+    def _register(self, references: LinkReferences, entity: EntityRule, data: EntityData, plan: EntityPlan) -> None:
+        """Make the entity's pairs, stored and planned, resolvable for the entities that refer to it."""
+        left_system, right_system = self.mapping.systems
+
+        def ref(system: str, record: MappedRecord | None, key: str | None) -> str | None:
+            if system in entity.refer_by:
+                return record.identity.get(entity.refer_by[system]) if record is not None else None
+            return key
+
+        for link in data.links:
+            left = data.left.get(link.left_key or "")
+            right = data.right.get(link.right_key or "")
+            references.add(entity.name, ref(left_system, left, link.left_key), ref(right_system, right, link.right_key))
+        for outcome in plan.pairs.values():
+            if outcome.link_id is not None:
+                continue
+            left = data.left.get(outcome.left_key or "")
+            right = data.right.get(outcome.right_key or "")
+            left_ref = ref(left_system, left, outcome.left_key)
+            right_ref = ref(right_system, right, outcome.right_key)
+            create = next((i for i in plan.items if i.pair == outcome.pair and i.action is Action.CREATE), None)
+            if create is not None and create.target == left_system and left_system in entity.refer_by:
+                left_ref = create.link_values.get(entity.refer_by[left_system])  # the key chosen for it
+            if create is not None and create.target == right_system and right_ref is None and left_ref:
+                right_ref = pending_reference(entity.name, left_ref)
+            if create is not None and create.target == left_system and left_ref is None and right_ref:
+                left_ref = pending_reference(entity.name, right_ref)
+            references.add(entity.name, left_ref, right_ref)
+
+    def save_plan(self, plan: SyncPlan, run_id: str | None) -> None:
+        """Store the plan, its conflicts, the review lists and the records the mapping refused."""
+        items = plan.items
+        self.plans.save(plan.plan_id, items)
+        pairs = {
+            i.pair: (i.link["left_key"], i.link["right_key"]) for i in items if i.action is Action.LINK and i.link
+        }
+        self.plans.record_conflicts(plan.plan_id, run_id, items, pairs)
+        for name, entity_plan in plan.entities.items():
+            if self.mapping.entities[name].sync:
+                self.plans.record_reviews(name, run_id, entity_plan.reviews)
+            by_stream: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+            for record, problem in entity_plan.problems:
+                by_stream[(record.system, record.object)].append({
+                    "record_key": record.key, "rule": problem.rule, "reason": f"{name}.{problem.field}: "
+                    f"{problem.reason}", "payload": None,
+                })  # fmt: skip
+            for (system, object_name), entries in by_stream.items():
+                self.store.quarantine(system, object_name, MAP_STAGE, entries, run_id)
+        self._release_mapped(plan)
+
+    def _release_mapped(self, plan: SyncPlan) -> None:
+        """A record quarantined by the mapping that maps now leaves the quarantine (it is retried when it changes)."""
+        refused = {(r.system, r.object, r.key) for p in plan.entities.values() for r, _ in p.problems}
+        for name in plan.entities:
+            entity = self.mapping.entities[name]
+            for system in self.mapping.systems:
+                object_name = entity.objects[system]
+                open_keys = self.store.open_quarantine_keys(system, object_name, MAP_STAGE)
+                fixed = [key for key in open_keys if (system, object_name, key) not in refused]
+                self.store.resolve_quarantine(system, object_name, MAP_STAGE, fixed)
+
+    # ---- load --------------------------------------------------------------------------------------------
+
+    def recover(self, target: str, writer: RecordWriter) -> int:
+        """Close the open intents of an interrupted run: a create whose record the target has is done."""
+        recovered = 0
+        outcomes: list[Outcome] = []
+        by_lookup: dict[tuple[str, str], list[Intent]] = defaultdict(list)
+        for intent in self.intents.open_intents(target):
+            if intent.lookup_field and intent.lookup_value:
+                by_lookup[(intent.target_object, intent.lookup_field)].append(intent)
+            else:
+                outcomes.append(Outcome(intent.marker, FAILED, error="interrupted before its outcome was recorded"))
+        for (object_name, lookup_field), intents in by_lookup.items():
+            found = writer.find(object_name, lookup_field, [i.lookup_value or "" for i in intents])
+            for intent in intents:
+                record = found.get(intent.lookup_value or "")
+                key = _key_of(record) if record else None
+                if key:
+                    recovered += 1
+                    outcomes.append(Outcome(intent.marker, DONE, result_key=key))
+                else:
+                    outcomes.append(Outcome(intent.marker, FAILED, error="interrupted; not found in the target"))
+        self.intents.close(outcomes)
+        return recovered
+
+    def load(self, plan_id: str, target: str, writer: RecordWriter, run_id: str | None,
+             *, progress: Callable[[str], None] = lambda _message: None) -> LoadResult:  # fmt: skip
+        """Write the plan's items for `target`, entity by entity, creates then updates, in plan order."""
+        result = LoadResult(target)
+        result.recovered = self.recover(target, writer)
+        calls_before = writer.meter.calls
+        stored = list(self.plans.items(plan_id))
+        done = self.intents.outcomes(plan_id)
+        created_keys = self._created_keys(stored, done)
+        for entity in [rule.name for rule in self.entity_order()]:
+            for action in (Action.CREATE, Action.UPDATE):
+                batch = [
+                    s for s in stored
+                    if s.item["entity"] == entity and s.item["action"] == action.value and s.item["target"] == target
+                    and s.seq not in done
+                ]  # fmt: skip
+                for start in range(0, len(batch), WRITE_CHUNK):
+                    chunk = batch[start : start + WRITE_CHUNK]
+                    self._write_chunk(plan_id, run_id, target, writer, chunk, created_keys, result)
+                    progress(f"{target} {entity} {action.value}: {min(start + WRITE_CHUNK, len(batch))}/{len(batch)}")
+        result.api_calls = writer.meter.calls - calls_before
+        return result
+
+    def _created_keys(self, stored: Sequence[Any], done: Mapping[int, Outcome]) -> dict[str, str]:
+        """Pair -> the key its create returned, for link-backs and pending references."""
+        keys: dict[str, str] = {}
+        for s in stored:
+            outcome = done.get(s.seq)
+            if s.item["action"] == Action.CREATE.value and outcome and outcome.state == DONE and outcome.result_key:
+                keys[s.item["pair"]] = outcome.result_key
+        return keys
+
+    def _write_chunk(
+        self,
+        plan_id: str,
+        run_id: str | None,
+        target: str,
+        writer: RecordWriter,
+        chunk: Sequence[Any],
+        created_keys: dict[str, str],
+        result: LoadResult,
+    ) -> None:
+        requests: list[WriteRequest] = []
+        intents: list[Intent] = []
+        ready: list[Any] = []
+        outcomes: list[Outcome] = []
+        for stored in chunk:
+            marker = _marker(plan_id, stored.seq)
+            try:
+                request = self._request(stored.item, target, marker, created_keys)
+            except _Unresolved as exc:
+                outcomes.append(Outcome(marker, FAILED, error=str(exc)))
+                result.failed += 1
+                continue
+            lookup = request.external_id or (None, None)
+            if request.op is WriteOp.UPDATE:
+                lookup = ("key", request.key or "")
+            intents.append(Intent(marker, plan_id, stored.seq, target, request.object, request.op.value, *lookup))
+            requests.append(request)
+            ready.append(stored)
+        self.intents.open(intents, run_id)
+        results = writer.write(requests) if requests else []
+        quarantine: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for stored, write in zip(ready, results, strict=True):
+            item = stored.item
+            if write.ok:
+                outcomes.append(Outcome(write.request.marker, DONE, result_key=write.key))
+                if item["action"] == Action.CREATE.value and write.key:
+                    created_keys[item["pair"]] = write.key
+                    result.created += 1
+                else:
+                    result.updated += 1
+                continue
+            error = "; ".join(write.errors) or "failed without an error message"
+            outcomes.append(Outcome(write.request.marker, FAILED, error=error))
+            if write.retryable:
+                result.retryable += 1
+                continue
+            result.failed += 1
+            result.errors.append(f"{item['entity']} {item['source']} {item['source_key']}: {error}")
+            if item["source"] and item["source_key"]:
+                source_object = self.mapping.entities[item["entity"]].objects[item["source"]]
+                quarantine[f"{item['source']}\x00{source_object}"].append({
+                    "record_key": item["source_key"], "rule": "refused_by_target",
+                    "reason": f"{target} refused the {item['action']}: {error}", "payload": None,
+                })  # fmt: skip
+        self.intents.close(outcomes)
+        for stream, entries in quarantine.items():
+            system, object_name = stream.split("\x00")
+            self.store.quarantine(system, object_name, LOAD_STAGE, entries, run_id)
+
+    def _request(self, item: Mapping[str, Any], target: str, marker: str, created: Mapping[str, str]) -> WriteRequest:
+        entity = self.mapping.entities[item["entity"]]
+        style = WireStyle.INTACCT if target == "intacct" else WireStyle.JSON
+        fields: dict[str, Any] = {}
+        for name, value in item["values"].items():
+            rule = entity.field(name)
+            if isinstance(value, str) and value.startswith(PENDING):
+                value = self._resolve_pending(value, created)
+            fields[rule.fields[target]] = to_wire(rule.type, value, style)
+        fields.update(item["link_values"])
+        if item["link_from_result"]:
+            key = created.get(item["pair"])
+            if key is None:
+                raise _Unresolved("the record it links to was not created")
+            fields[item["link_from_result"]] = key
+        identity = tuple(item["identity"]) if item["identity"] else None
+        if item["action"] == Action.UPDATE.value:
+            return WriteRequest(WriteOp.UPDATE, item["target_object"], fields, marker, key=item["target_key"])
+        link = entity.link_fields.get(target)
+        by_external_id = target in self.upsert_targets and link is not None and identity is not None
+        op = WriteOp.UPSERT if by_external_id and identity[0] == link.field else WriteOp.CREATE
+        return WriteRequest(op, item["target_object"], fields, marker, external_id=identity, scope=item["scope"])
+
+    def _resolve_pending(self, value: str, created: Mapping[str, str]) -> str:
+        entity, reference = value[len(PENDING) :].split(":", 1)
+        for pair, key in created.items():
+            if pair.startswith("new:") and reference in pair.split(":")[1:]:
+                return key
+        raise _Unresolved(f"{entity} {reference} was not created")
+
+    # ---- settle ------------------------------------------------------------------------------------------
+
+    def settle(self, plan_id: str, run_id: str | None) -> Counter[str]:
+        """Store the link and bases of every pair whose writes all have an outcome: a new pair once its create is
+        done (bases only if every write succeeded), an existing pair's bases only if every write succeeded."""
+        counts: Counter[str] = Counter()
+        stored = list(self.plans.items(plan_id))
+        done = self.intents.outcomes(plan_id)
+        created = self._created_keys(stored, done)
+        writes_of: dict[str, list[int]] = defaultdict(list)
+        for s in stored:
+            if s.item["action"] in (Action.CREATE.value, Action.UPDATE.value) and s.item["target"]:
+                writes_of[s.item["pair"]].append(s.seq)
+        saves: list[LinkWrite] = []
+        for s in stored:
+            if s.item["action"] != Action.LINK.value:
+                continue
+            link, pair = s.item["link"], s.item["pair"]
+            seqs = writes_of.get(pair, [])
+            if any(seq not in done for seq in seqs):
+                counts["waiting"] += 1
+                continue
+            all_ok = all(done[seq].state == DONE for seq in seqs)
+            left_key, right_key = link["left_key"], link["right_key"]
+            if pair in created:
+                left_key = left_key or created[pair]
+                right_key = right_key or created[pair]
+            if left_key is None or right_key is None:
+                counts["not_created"] += 1
+                continue
+            if link["link_id"] is not None and not all_ok:
+                counts["kept_bases"] += 1
+                continue
+            saves.append(LinkWrite(
+                link["link_id"], s.item["entity"], left_key, right_key,
+                link["base_left"] if all_ok else None, link["base_right"] if all_ok else None, link["matched_by"],
+            ))  # fmt: skip
+        self.links.save(saves, run_id)
+        counts["saved"] = len(saves)
+        return counts
+
+
+class _Unresolved(Exception):
+    """A write that depends on a record this plan was to create, which was not created."""
+
+
+def _marker(plan_id: str, seq: int) -> str:
+    # Short and opaque (an Intacct controlid, a QBO requestid), unique per plan item.
+    return hashlib.sha256(f"{plan_id}:{seq}".encode()).hexdigest()[:32]
+
+
+def _key_of(record: Mapping[str, Any]) -> str | None:
+    for name in ("Id", "RECORDNO", "id"):
+        if record.get(name):
+            return str(record[name])
+    return None

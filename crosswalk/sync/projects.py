@@ -1,0 +1,41 @@
+"""The projects sync (SPEC A): Intacct projects and tasks with Salesforce ia_crm__Project__c and ia_crm__Task__c, as
+the engine's mapping, settings and the choices that are this sync's own."""
+
+from __future__ import annotations
+
+from crosswalk.config import ProjectsSettings
+from crosswalk.staging import StagingStore
+from crosswalk.sync.engine import SyncEngine
+from crosswalk.sync.mapper import MappedRecord
+from crosswalk.sync.mapping import EntityRule, load_mapping
+from crosswalk.sync.plan import OnDelete, PlanOptions
+from crosswalk.sync.reconcile import policy_from_setting
+
+SYNC = "projects"
+INTACCT = "intacct"
+SALESFORCE = "salesforce"
+
+
+def new_intacct_id(salesforce_key: str) -> str:
+    """The PROJECTID / TASKID of a record created in Intacct from a Salesforce record that names none: its 18-character
+    Salesforce Id (case-safe, at most 20 characters as a TASKID must be), so planning it again chooses the same."""
+    return salesforce_key
+
+
+def projects_engine(store: StagingStore, settings: ProjectsSettings) -> SyncEngine:
+    mapping = load_mapping(settings.mapping_path)
+
+    def scope_of(entity: EntityRule, record: MappedRecord, target: str) -> str | None:
+        # SPEC A4: a project goes to the entity its Salesforce record names, unless projects go to the top level.
+        if entity.name != "project" or target != INTACCT or settings.create_project_at_top_level:
+            return None
+        value = record.values.get("entity")
+        return str(value) if value else None
+
+    options = PlanOptions(
+        policy=policy_from_setting(settings.conflict_policy, mapping.systems),
+        on_delete=OnDelete(settings.on_delete),
+        new_identity=new_intacct_id,
+        scope_of=scope_of,
+    )
+    return SyncEngine(store, mapping, options, upsert_targets={SALESFORCE})

@@ -1,0 +1,94 @@
+"""The sync's tables on SQLite and PostgreSQL: links with bases, plans, intents, conflicts, reviews; the engine's plan
+from staged records; and the upgrade of a store made before these tables existed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from crosswalk.config import projects_settings
+from crosswalk.staging import RawRecord, StagingStore
+from crosswalk.staging import schema as staging_schema
+from crosswalk.staging.intents import DONE, Intent, IntentLog, Outcome
+from crosswalk.staging.links import LinkStore, LinkWrite
+from crosswalk.staging.migrations import latest_version
+from crosswalk.sync.plan import Action
+from crosswalk.sync.projects import projects_engine
+from tests.unit.test_sync_reconcile import intacct_project, salesforce_project
+
+STAMP = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def test_links_keep_both_bases_and_intents_survive_until_closed(store: StagingStore) -> None:
+    links = LinkStore(store, "projects", ("intacct", "salesforce"))
+    [new_id] = links.save([LinkWrite(None, "project", "7", "a0BA", {"name": "A"}, {"name": "A"}, "created")], "r1")
+    [same] = links.save([LinkWrite(new_id, "project", "7", "a0BA", {"name": "B"}, {"name": "B"})], "r2")
+    assert same == new_id
+    [link] = links.links("project")
+    assert (link.left_key, link.right_key) == ("7", "a0BA")
+    assert link.base_left == link.base_right == {"name": "B"}
+    assert links.count("project") == 1
+
+    log = IntentLog(store)
+    log.open([Intent("m1", "p1", 0, "salesforce", "ia_crm__Project__c", "upsert", "ia_crm__Project_ID__c", "PRJ-1"),
+              Intent("m2", "p1", 1, "intacct", "PROJECT", "update", "key", "7")], "r1")  # fmt: skip
+    assert [i.marker for i in log.open_intents()] == ["m1", "m2"]
+    log.close([Outcome("m1", DONE, result_key="a0BA")])
+    assert [i.marker for i in log.open_intents("intacct")] == ["m2"]
+    assert log.outcomes("p1")[0].result_key == "a0BA"
+
+
+def stage(store: StagingStore, system: str, object_name: str, rows: list[dict[str, object]], key: str) -> None:
+    records = [RawRecord(str(row[key]), row, "s", STAMP) for row in rows]
+    store.stage_raw_records(system, object_name, records, "extract-run")
+
+
+def test_the_engine_plans_from_staging_and_quarantines_what_does_not_map(store: StagingStore) -> None:
+    stage(store, "intacct", "CUSTOMER", [{"RECORDNO": "1", "CUSTOMERID": "C-1", "NAME": "Acme"}], "RECORDNO")
+    stage(store, "salesforce", "Account", [{"Id": "001A", "Name": "Acme", "ia_crm__IntacctID__c": "C-1"}], "Id")
+    stage(store, "intacct", "PROJECT", [
+        intacct_project(SFDC_PROJECT_ID=""),
+        intacct_project(RECORDNO="8", PROJECTID="PRJ-8", NAME="Broken", BEGINDATE="99/99/2026", SFDC_PROJECT_ID=""),
+    ], "RECORDNO")  # fmt: skip
+    stage(store, "salesforce", "ia_crm__Project__c", [salesforce_project(ia_crm__Project_ID__c=None)], "Id")
+
+    engine = projects_engine(store, projects_settings())
+    plan = engine.plan()
+    counts = plan.counts()
+    assert counts["matched"] == 2  # the customer by its link field, the project by name and customer
+    project_items = [i for i in plan.items if i.entity == "project"]
+    assert {(i.action, i.target) for i in project_items} >= {(Action.UPDATE, "intacct"), (Action.UPDATE, "salesforce"),
+                                                            (Action.REFUSED, None), (Action.LINK, None)}  # fmt: skip
+    engine.save_plan(plan, "run-1")
+    [row] = [r for r in store.quarantined("intacct", "PROJECT") if r["resolved_at"] is None]
+    assert (row["record_key"], row["stage"], row["rule"]) == ("8", "map", "type")
+    assert "BEGINDATE" in row["reason"]
+    assert [s.item["action"] for s in engine.plans.items(plan.plan_id)] == [i.action.value for i in plan.items]
+
+    # Fixed at the source, the record maps again and leaves the quarantine.
+    stage(store, "intacct", "PROJECT", [intacct_project(RECORDNO="8", PROJECTID="PRJ-8", NAME="Broken",
+                                                        SFDC_PROJECT_ID="")], "RECORDNO")  # fmt: skip
+    engine.save_plan(engine.plan(), "run-2")
+    assert [r for r in store.quarantined("intacct", "PROJECT") if r["resolved_at"] is None] == []
+
+
+def test_a_store_made_before_the_sync_tables_is_upgraded(database_url: str) -> None:
+    store = StagingStore(database_url)
+    store.migrate()
+    # Back to version 2: the link table as it was, without the sync tables.
+    with store.engine.begin() as conn:
+        for table in ("plan_items", "write_intents", "sync_conflicts", "match_reviews", "id_crosswalk"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+        conn.execute(sa.text(
+            "CREATE TABLE id_crosswalk (id INTEGER PRIMARY KEY, entity VARCHAR(64) NOT NULL, left_system VARCHAR(32) "
+            "NOT NULL, left_key VARCHAR(255), left_hash VARCHAR(64), right_system VARCHAR(32) NOT NULL, right_key "
+            "VARCHAR(255), right_hash VARCHAR(64), last_synced_at TIMESTAMP, last_run_id VARCHAR(64))"
+        ))  # fmt: skip
+        conn.execute(sa.text("DELETE FROM schema_migrations WHERE version >= 3"))
+    assert store.migrate() == list(range(3, latest_version() + 1))
+    inspector = sa.inspect(store.engine)
+    for table in staging_schema.metadata.sorted_tables:
+        live = {column["name"] for column in inspector.get_columns(table.name)}
+        assert live == {column.name for column in table.columns}, table.name
+    store.dispose()
