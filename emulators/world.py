@@ -217,6 +217,11 @@ class Opportunity:
     project_index: int | None  # set when the opportunity asked for / originated a project
     stamps: Stamps
 
+    @property
+    def asks_for_project(self) -> bool:
+        """Won without a project yet: the opportunity asks for one (SPEC A5), for the sync to create."""
+        return self.project_index is None and self.stage == "Closed Won"
+
 
 @dataclass(frozen=True)
 class DocumentLine:

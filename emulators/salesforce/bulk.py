@@ -204,8 +204,7 @@ class BulkJobs:
                         rest = {k: v for k, v in body.items() if k.lower() != str(external).lower()}
                         record_id, created = org.upsert(object_name, str(external), str(key), rest, csv_mode=True)
                     else:
-                        record_id = org.delete(object_name, record_id, hard=operation == "hardDelete")
-                        created = False
+                        record_id, created = self._delete(object_name, record_id, operation == "hardDelete"), False
                 except RecordError as error:
                     job.failed.append([record_id if operation != "insert" else "", error.bulk_text(), *cells])
                     continue
@@ -218,6 +217,15 @@ class BulkJobs:
         self.batches_used += max(1, -(-total // 10_000))
         self.on_write(written)
         job.info["state"] = "JobComplete"
+
+    def _delete(self, object_name: str, record_id: str, hard: bool) -> str:
+        try:
+            return self.org.delete(object_name, record_id, hard=hard)
+        except RecordError as error:
+            if error.status_code != "NOT_FOUND":
+                raise
+            # Bulk reports an id that names no record as a bad reference, not as a missing REST resource.
+            raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", []) from None
 
     def ingest_results(self, job_id: str, kind: str) -> str:
         job = self.ingest_job(job_id)

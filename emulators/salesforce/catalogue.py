@@ -49,6 +49,11 @@ class FieldSpec:
     picklist: tuple[str, ...] = ()
     restricted: bool = False
     default: object = None
+    platform_default: bool = False  # the platform fills it on create (owner, audit fields, stage-derived values)
+
+    @property
+    def defaulted_on_create(self) -> bool:
+        return self.platform_default or self.default is not None or self.type == "boolean"
 
     @property
     def custom(self) -> bool:
@@ -85,11 +90,11 @@ class ObjectSpec:
 
 
 def _system_fields(owner: bool = True, deletable: bool = True) -> list[FieldSpec]:
-    ro = {"createable": False, "updateable": False}
+    ro = {"createable": False, "updateable": False, "platform_default": True}
     fields = [FieldSpec("Id", "id", "Record ID", 18, nillable=False, **ro)]
     if owner:
         fields.append(FieldSpec("OwnerId", "reference", "Owner ID", 18, nillable=False, reference_to="User",
-                                relationship_name="Owner"))
+                                relationship_name="Owner", platform_default=True))
     if deletable:
         fields.append(FieldSpec("IsDeleted", "boolean", "Deleted", nillable=False, **ro))
     fields += [
@@ -120,6 +125,7 @@ OPPORTUNITY_STAGES: dict[str, tuple[int, str, bool, bool]] = {
 PROJECT_STATUSES = ("Not Started", "In Progress", "Completed", "On Hold", "Cancelled")
 TASK_STATUSES = ("Not Started", "Planned", "In Progress", "Completed", "On Hold")
 _RO = {"createable": False, "updateable": False}
+_DERIVED = {**_RO, "platform_default": True}
 
 ACCOUNT = ObjectSpec("Account", "Account", "Accounts", "001", (
     *_system_fields(),
@@ -151,24 +157,26 @@ OPPORTUNITY = ObjectSpec("Opportunity", "Opportunity", "Opportunities", "006", (
     FieldSpec("StageName", "picklist", "Stage", 255, nillable=False, required=True,
               picklist=tuple(OPPORTUNITY_STAGES), restricted=True),
     FieldSpec("Amount", "currency", "Amount", precision=18, scale=2),
-    FieldSpec("Probability", "percent", "Probability (%)", precision=3, scale=0),
+    FieldSpec("Probability", "percent", "Probability (%)", precision=3, scale=0, platform_default=True),
     FieldSpec("CloseDate", "date", "Close Date", nillable=False, required=True),
     FieldSpec("Type", "picklist", "Opportunity Type", 255, picklist=("Existing Business", "New Business")),
     FieldSpec("NextStep", "string", "Next Step", 255),
     FieldSpec("LeadSource", "picklist", "Lead Source", 255, picklist=("Web", "Phone Inquiry", "Partner Referral",
                                                                         "Trade Show", "Other")),
-    FieldSpec("IsClosed", "boolean", "Closed", nillable=False, **_RO),
-    FieldSpec("IsWon", "boolean", "Won", nillable=False, **_RO),
+    FieldSpec("IsClosed", "boolean", "Closed", nillable=False, **_DERIVED),
+    FieldSpec("IsWon", "boolean", "Won", nillable=False, **_DERIVED),
     FieldSpec("ForecastCategoryName", "picklist", "Forecast Category", 255,
-              picklist=("Omitted", "Pipeline", "Best Case", "Commit", "Closed")),
+              picklist=("Omitted", "Pipeline", "Best Case", "Commit", "Closed"), platform_default=True),
     FieldSpec("ia_crm__Intacct_Transaction__c", "string", "Intacct Transaction", 255),
+    # Ours: the opportunity asks Crosswalk for an Intacct project (SPEC A5); not a field of the managed package.
+    FieldSpec("ia_crm__Create_Project__c", "boolean", "Create Project", nillable=False, default=False),
 ))
 
 CONTRACT = ObjectSpec("Contract", "Contract", "Contracts", "800", (
     *_system_fields(),
     FieldSpec("AccountId", "reference", "Account ID", 18, nillable=False, required=True, reference_to="Account",
               relationship_name="Account"),
-    FieldSpec("ContractNumber", "string", "Contract Number", 30, nillable=False, **_RO),
+    FieldSpec("ContractNumber", "string", "Contract Number", 30, nillable=False, **_DERIVED),
     FieldSpec("Status", "picklist", "Status", 40, nillable=False, picklist=("Draft", "In Approval Process",
                                                                              "Activated"),
               restricted=True, default="Draft"),

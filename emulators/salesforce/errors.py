@@ -43,7 +43,10 @@ class RecordError(Exception):
         return {"statusCode": self.status_code, "message": self.message, "fields": self.fields}
 
     def bulk_text(self) -> str:
-        """The sf__Error cell of a Bulk 2.0 failedResults row: `CODE:message:fields --`."""
+        """The sf__Error cell of a Bulk 2.0 failedResults row: `CODE:message:fields --`, or `CODE:message:--`
+        when the error names no field."""
+        if not self.fields:
+            return f"{self.status_code}:{self.message}:--"
         return f"{self.status_code}:{self.message}:{','.join(self.fields)} --"
 
 

@@ -121,6 +121,7 @@ def generate_org(org: SalesforceOrg, world: World) -> tuple[dict[str, int], int]
         opportunities["IsClosed"].append(closed)
         opportunities["IsWon"].append(won)
         opportunities["ForecastCategoryName"].append(forecast)
+        opportunities["ia_crm__Create_Project__c"].append(opportunity.asks_for_project)
         stamp(opportunities, owner, created, modified)
         if opportunity.project_index is not None and account_id is not None:
             start = iso(opportunity.close_date)

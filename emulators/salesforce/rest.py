@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 
 from emulators.salesforce.auth import OAuthFailure, soap_login, token_grant
 from emulators.salesforce.catalogue import OBJECTS, SOAP_TYPES, ObjectSpec
@@ -40,6 +40,7 @@ Handler = Callable[[Request, str], Awaitable[Response]]
 _VERSION = re.compile(r"^\d{2}\.0$")
 MIN_VERSION, MAX_VERSION = 20, 62
 COLLECTION_LIMIT = 200
+RETRIEVE_LIMIT = 2000
 ROLLED_BACK = {
     "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
@@ -72,7 +73,8 @@ def describe_field(spec: Any) -> dict[str, Any]:
         "precision": spec.precision, "scale": spec.scale, "nillable": spec.nillable, "custom": spec.custom,
         "externalId": spec.external_id, "unique": spec.unique, "idLookup": spec.name == "Id" or spec.external_id,
         "createable": spec.createable, "updateable": spec.updateable, "filterable": True, "sortable": True,
-        "calculated": False, "defaultedOnCreate": spec.default is not None or spec.type == "boolean",
+        "calculated": False, "defaultedOnCreate": spec.defaulted_on_create,
+        "defaultValue": bool(spec.default) if spec.type == "boolean" else None,
         "referenceTo": [spec.reference_to] if spec.reference_to else [], "relationshipName": spec.relationship_name,
         "compoundFieldName": None, "restrictedPicklist": spec.restricted,
         "picklistValues": [{"active": True, "defaultValue": value == spec.default, "label": value, "validFor": None,
@@ -142,6 +144,7 @@ class RestApi:
             ("/query/{locator}", self.query_more, ["GET"]),
             ("/queryAll/{locator}", self.query_more_all, ["GET"]),
             ("/composite/sobjects", self.collection, ["POST", "PATCH", "DELETE"]),
+            ("/composite/sobjects/{sobject}", self.collection_retrieve, ["GET", "POST"]),
             ("/composite/sobjects/{sobject}/{field}", self.collection_upsert, ["PATCH"]),
             ("/sobjects/{sobject}", self.sobject_root, ["GET", "POST"]),
             ("/sobjects/{sobject}/describe", self.describe, ["GET"]),
@@ -170,7 +173,32 @@ class RestApi:
         upsert = self.api_call(self.external_id_record)
         routes.append(Route(data + "/sobjects/{sobject}/{field}/{value:path}", upsert,
                             methods=["GET", "PATCH", "DELETE"]))
+        # Last, for every method: what no route above serves gets Salesforce's JSON 404/405, not a plain-text page.
+        # A versioned path is still authenticated and counted first, as every /services/data/vX call is.
+        known = list(routes)
+        unserved = self.api_call(lambda request, version: self.unserved(request, known))
+
+        async def unserved_outside(request: Request) -> Response:
+            try:
+                return await self.unserved(request, known)
+            except SalesforceApiError as error:
+                return error_response(error)
+
+        every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        routes.append(Route(data + "/{rest:path}", unserved, methods=every))
+        routes.append(Route("/services/{rest:path}", unserved_outside, methods=every))
         return routes
+
+    async def unserved(self, request: Request, known: list[BaseRoute]) -> Response:
+        allowed: set[str] = set()
+        for route in known:
+            match, _ = route.matches(request.scope)
+            if match is Match.PARTIAL and isinstance(route, Route):
+                allowed |= route.methods or set()
+        if not allowed:
+            raise not_found()
+        return json_reply([{"errorCode": "METHOD_NOT_ALLOWED", "message": f"HTTP Method '{request.method}' not "
+                            f"allowed. Allowed are {','.join(sorted(allowed))}"}], 405)
 
     # ---- login -------------------------------------------------------------------------------------------------
 
@@ -496,6 +524,34 @@ class RestApi:
             return {"id": updated, "success": True, "errors": [], "update": True}
 
         return self.run_collection(records, all_or_none, create if request.method == "POST" else update)
+
+    async def collection_retrieve(self, request: Request, version: str) -> Response:
+        """Several records of one object by id, in the order asked; null for an id that names no live record."""
+        table = self.org.table(request.path_params["sobject"])
+        if request.method == "POST":
+            body = await json_body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("ids"), list) or \
+                    not isinstance(body.get("fields"), list):
+                raise SalesforceApiError(400, "JSON_PARSER_ERROR", "Body must be {\"ids\": [], \"fields\": []}")
+            ids, fields = [str(i) for i in body["ids"]], [str(f) for f in body["fields"]]
+        else:
+            params = request.query_params
+            ids = [i for i in params.get("ids", "").split(",") if i]
+            fields = [f.strip() for f in params.get("fields", "").split(",") if f.strip()]
+        if not ids or not fields:
+            raise SalesforceApiError(400, "MISSING_ARGUMENT", "ids and fields are required")
+        if len(ids) > RETRIEVE_LIMIT:
+            raise SalesforceApiError(400, "EXCEEDED_ID_LIMIT", f"record limit reached. cannot submit more than "
+                                     f"{RETRIEVE_LIMIT} records into this call")
+        select = self.org.plan_select(table, fields)
+        self.backend.stats.read()
+        records: list[dict[str, Any] | None] = []
+        for record_id in ids:
+            canonical = normalize_id(record_id)
+            row = table.live_row(canonical) if canonical else None
+            gone = row is None or table.is_deleted(row)
+            records.append(None if row is None or gone else self.org.materialize(table, row, select, version))
+        return json_reply(records)
 
     async def collection_upsert(self, request: Request, version: str) -> Response:
         table = self.org.table(request.path_params["sobject"])

@@ -3,7 +3,7 @@
 Supported: SELECT of fields, parent fields (`Account.Name`) and COUNT(); FROM one object; WHERE with AND/OR/NOT,
 parentheses, = != <> < <= > >=, IN / NOT IN, LIKE, null, true/false, numbers, quoted strings, unquoted date and
 datetime literals and a few date literals (TODAY, YESTERDAY, TOMORROW, LAST_N_DAYS:n, NEXT_N_DAYS:n);
-ORDER BY with ASC/DESC and NULLS FIRST/LAST; LIMIT; OFFSET. Like Salesforce, AND and OR may not be mixed
+ORDER BY with ASC/DESC and NULLS FIRST/LAST; LIMIT; OFFSET (at most 2000). Like Salesforce, AND and OR may not be mixed
 at one level without parentheses.
 """
 
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulators.salesforce.errors import malformed_query
+from emulators.salesforce.errors import SalesforceApiError, malformed_query
 from emulators.salesforce.formats import parse_datetime
 
 _TOKEN = re.compile(
@@ -30,6 +30,7 @@ _TOKEN = re.compile(
 )
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\", "%": "\\%",
             "_": "\\_"}
+MAX_OFFSET = 2000  # Salesforce refuses a larger OFFSET: deep paging goes through query locators instead
 DATE_LITERALS = frozenset({"TODAY", "YESTERDAY", "TOMORROW", "LAST_N_DAYS", "NEXT_N_DAYS", "N_DAYS_AGO"})
 _KEYWORDS = frozenset({"SELECT", "FROM", "WHERE", "ORDER", "BY", "LIMIT", "OFFSET", "AND", "OR", "NOT", "IN", "LIKE",
                        "ASC", "DESC", "NULLS", "FIRST", "LAST", "NULL", "TRUE", "FALSE", "GROUP", "HAVING"})
@@ -185,6 +186,9 @@ class _Parser:
         if self.peek_word() == "OFFSET":
             self.take()
             query.offset = self.integer()
+            if query.offset > MAX_OFFSET:
+                raise SalesforceApiError(400, "NUMBER_OUTSIDE_VALID_RANGE",
+                                         f"Maximum SOQL offset allowed is {MAX_OFFSET}")
         if self.peek() is not None:
             raise malformed_query(f"unexpected token: '{self.peek()[1]}'")  # type: ignore[index]
         return query
