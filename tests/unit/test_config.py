@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from crosswalk.config import DEFAULT_CONFIG_PATH, ConfigError, extract_settings, load_config, read_config
+from crosswalk.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    extract_settings,
+    load_config,
+    projects_settings,
+    read_config,
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "my.yaml") -> Path:
@@ -51,7 +58,7 @@ def test_an_unknown_key_is_refused_with_file_line_dotted_key_known_keys_and_a_su
 
 def test_an_unknown_section_is_refused_at_its_line(tmp_path: Path) -> None:
     message = problem(write(tmp_path, "extrct:\n  key_scan_every_hours: 1\n"))
-    assert f"{tmp_path / 'my.yaml'}:1: unknown key extrct (known: extract)" in message
+    assert f"{tmp_path / 'my.yaml'}:1: unknown key extrct (known: extract, " in message
     assert "did you mean extract?" in message
 
 
@@ -118,3 +125,14 @@ def test_the_environment_variable_picks_the_file(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("CROSSWALK_CONFIG", str(path))
     with pytest.raises(ConfigError, match=re.escape("unknown key extract.retry.max_attemps")):
         extract_settings()
+
+
+def test_projects_settings_name_file_and_line_when_wrong(tmp_path: Path) -> None:
+    path = write(tmp_path, "conflict_policy: esp_wins\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}:1: conflict_policy must be one of intacct_wins, ")):
+        projects_settings(read_config(path))
+    mapping = tmp_path / "mine.yaml"
+    path = write(tmp_path, f"projects:\n  mapping: {mapping.name}\n  enabled: false\n")
+    settings = projects_settings(read_config(path))
+    assert settings.mapping_path == mapping and settings.enabled is False
+    assert settings.create_project_at_top_level is False and settings.salesforce_bulk_threshold == 2000
