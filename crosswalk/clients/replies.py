@@ -1,9 +1,11 @@
 """Checks on raw HTTP replies and transport defaults shared by the clients: the JSON label of API replies, a default
-timeout for the vendor clients built on `requests`, and what a usable token-endpoint reply is."""
+timeout for the vendor clients built on `requests`, and what a usable token-endpoint reply is; and what every
+client's writes share: failed results, lookups that could not be answered, secrets scrubbed from error text."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from crosswalk.extract.errors import MalformedResponseError, TransientError
+from crosswalk.sync.writer import WriteRequest, WriteResult
 
 
 def require_json_reply(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
@@ -100,3 +103,37 @@ def parse_token_reply(endpoint: str, content_type: str | None, body: bytes) -> d
     if not isinstance(token, dict) or not isinstance(token.get("access_token"), str) or not token["access_token"]:
         raise MalformedTokenReplyError(endpoint, "the reply has no access_token")
     return token
+
+
+# ---- writes ------------------------------------------------------------------------------------------------------
+
+
+class LookupFailedError(Exception):
+    """A client's find() could not be answered: the text names system, object and field (never a secret)."""
+
+    def __init__(self, system: str, object_name: str, field_name: str, problem: str) -> None:
+        self.system = system
+        self.object_name = object_name
+        self.field_name = field_name
+        self.problem = problem
+        super().__init__(f"{system} {object_name}: finding records by {field_name} failed: {problem}")
+
+
+def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
+    """The text with every secret (passwords, client secrets, tokens, session ids) replaced by ***; longest first, so
+    a secret that contains another is replaced whole."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def failed(
+    request: WriteRequest, errors: Iterable[str], retryable: bool = False, key: str | None = None
+) -> WriteResult:
+    """A failed write: `errors` are "CODE: message" strings naming what went wrong."""
+    return WriteResult(request=request, ok=False, key=key, errors=tuple(errors), retryable=retryable)
+
+
+def all_failed(requests: Iterable[WriteRequest], error: str, retryable: bool) -> list[WriteResult]:
+    """The same failure for every request of a call that failed as a whole."""
+    return [failed(request, (error,), retryable) for request in requests]
