@@ -38,7 +38,8 @@ from emulators.intacct.wire import CONTENT_TYPE, GATEWAY_PATH, gateway_error_bod
 RATE_LIMIT_TEXT = ("Rate limit exceeded: your API client has submitted too many requests in a short period of time. "
                    "Back off and retry.")
 # Seeding order: records refer to records of the objects before them.
-SEED_ORDER = ("LOCATIONENTITY", "CUSTOMER", "EMPLOYEE", "PROJECT", "TASK", "TIMESHEET", "TIMESHEETENTRY")
+SEED_ORDER = ("LOCATIONENTITY", "LOCATION", "CUSTOMER", "EMPLOYEE", "PROJECT", "TASK", "TIMESHEET",
+              "TIMESHEETENTRY")
 
 
 class GatewayLimits:
@@ -213,6 +214,8 @@ class IntacctBackend(EmulatorBackend):
                 record[key] = int(record[key])
         if object_name in ENTITY_OWNED:
             record.setdefault("MEGAENTITYID", "")
+        if object_name == "LOCATIONENTITY":
+            record["LOCATIONTYPE"] = "E"  # an entity is a location of type E (also listed by LOCATION)
         if object_name == "TASK":
             if "PROJECTKEY" not in record:
                 project = model.by_id("PROJECT", record.pop("PROJECTID", ""))
@@ -236,7 +239,7 @@ class IntacctBackend(EmulatorBackend):
         if "RECORDNO" not in record:
             record["RECORDNO"] = model.allocate(object_name)
         else:
-            model.next_recordno[object_name] = max(model.next_recordno[object_name], record["RECORDNO"] + 1)
+            model.reserve(object_name, record["RECORDNO"])
         model.store(object_name, record["RECORDNO"], record, journal=False)
         for line_no, entry in enumerate(entries or [], start=1):
             self._seed_record("TIMESHEETENTRY", {**entry, "TIMESHEETKEY": record["RECORDNO"], "LINENO": line_no})

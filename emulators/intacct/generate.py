@@ -1,5 +1,5 @@
-"""The shared generated world as Intacct records: entities, customers, employees, projects on the Intacct side,
-their tasks, and approved timesheets whose hours are exactly each task's actual hours.
+"""The shared generated world as Intacct records: entities and their locations, customers, employees, projects on
+the Intacct side, their tasks, and approved timesheets whose hours are exactly each task's actual hours.
 
 Ids agree with the other emulators: RECORDNO = intacct_recordno(world index); linked projects carry the Salesforce
 opportunity they came from in SFDCKEY and the ia_crm__Project__c / ia_crm__Task__c ids in our custom fields, each
@@ -12,6 +12,7 @@ import gc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from emulators.intacct.countries import CODE_OF_COUNTRY
 from emulators.intacct.model import SEED_USER_RECORDNO, IntacctCompany, apply_project_rollup, apply_task_progress
 from emulators.intacct.values import epoch_seconds, format_date, format_decimal
 from emulators.world import ENTITIES, HISTORY_START, World, intacct_recordno, salesforce_id
@@ -21,6 +22,16 @@ SALESFORCE_TASK_PREFIX = "a0C"  # ia_crm__Task__c
 SALESFORCE_OPPORTUNITY_PREFIX = "006"
 TIE_GROUP = 50  # every fifth record of each run of 50 shares one WHENMODIFIED second (a bulk update)
 ENTRIES_PER_TIMESHEET = 10
+# Locations under the entities, one per city of the world's addresses: (LOCATIONID, NAME, entity, state).
+SUB_LOCATIONS = (("E100-SEA", "Seattle", "E100", "WA"), ("E100-AUS", "Austin", "E100", "TX"),
+                 ("E200-TOR", "Toronto", "E200", "ON"), ("E300-LDS", "Leeds", "E300", ""))
+# The world's short country names as Intacct's address country list spells them.
+_INTACCT_COUNTRY = {"USA": "United States", "UK": "United Kingdom"}
+
+
+def country_code(country: str) -> str:
+    """The ISO code Intacct's ...COUNTRYCODE fields hold for a country name ("" when it has none)."""
+    return CODE_OF_COUNTRY.get(_INTACCT_COUNTRY.get(country, country), "")
 
 
 def seeded_salesforce_id(key_prefix: str, world_index: int) -> str:
@@ -73,11 +84,23 @@ def _build(model: IntacctCompany, world: World) -> dict[str, int]:
             text = dates[value] = format_date(value)
         return text
 
+    # Entities are locations of type E: the same records in LOCATIONENTITY and LOCATION, then the sub-locations.
     for number, (entity_id, name) in enumerate(ENTITIES, start=1):
-        tables["LOCATIONENTITY"][number] = {
+        tables["LOCATIONENTITY"][number] = tables["LOCATION"][number] = {
             "LOCATIONID": entity_id, "RECORDNO": number, "NAME": name, "CONTACTINFO.MAILADDRESS.COUNTRY": name,
+            "CONTACTINFO.MAILADDRESS.COUNTRYCODE": country_code(name), "STARTDATE": "01/01/2024",
+            "WHENCREATED": base, "WHENMODIFIED": base, "CREATEDBY": seed_user, "MODIFIEDBY": seed_user,
+            "OPCOUNTRY": name, "ADDRESSCOUNTRYDEFAULT": name, "LOCATIONTYPE": "E",
+        }
+    entity_country = dict(ENTITIES)
+    for number, (location_id, name, entity_id, state) in enumerate(SUB_LOCATIONS, start=len(ENTITIES) + 1):
+        country = entity_country.get(entity_id, "")
+        tables["LOCATION"][number] = {
+            "LOCATIONID": location_id, "RECORDNO": number, "NAME": name, "PARENTID": entity_id,
+            "CONTACTINFO.MAILADDRESS.CITY": name, "CONTACTINFO.MAILADDRESS.STATE": state,
+            "CONTACTINFO.MAILADDRESS.COUNTRY": country, "CONTACTINFO.MAILADDRESS.COUNTRYCODE": country_code(country),
             "STARTDATE": "01/01/2024", "WHENCREATED": base, "WHENMODIFIED": base, "CREATEDBY": seed_user,
-            "MODIFIEDBY": seed_user, "OPCOUNTRY": name, "ADDRESSCOUNTRYDEFAULT": name,
+            "MODIFIEDBY": seed_user, "ADDRESSCOUNTRYDEFAULT": country, "LOCATIONTYPE": "N",
         }
 
     n_employees = counts["employees"]
@@ -134,6 +157,7 @@ def _build(model: IntacctCompany, world: World) -> dict[str, int]:
     n_customers = counts["customers"]
     customer_rows: list[dict[str, Any]] = []
     customer_modified: list[int] = []
+    codes: dict[str, str] = {}
     for i in range(n_customers):
         customer = world.customer(i)
         if not customer.presence.on_left and i not in customer_needed:
@@ -143,6 +167,8 @@ def _build(model: IntacctCompany, world: World) -> dict[str, int]:
             "DISPLAYCONTACT.PHONE1": customer.phone, "DISPLAYCONTACT.EMAIL1": customer.email,
             "DISPLAYCONTACT.MAILADDRESS.CITY": customer.city, "DISPLAYCONTACT.MAILADDRESS.STATE": customer.state,
             "DISPLAYCONTACT.MAILADDRESS.COUNTRY": customer.country,
+            "DISPLAYCONTACT.MAILADDRESS.COUNTRYCODE": codes.get(customer.country)
+            or codes.setdefault(customer.country, country_code(customer.country)),
             "STATUS": "active" if customer.active else "inactive",
             "WHENCREATED": _ts(customer.stamps.created_at), "CREATEDBY": seed_user, "MODIFIEDBY": seed_user,
             "MEGAENTITYID": "",

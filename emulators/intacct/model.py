@@ -54,7 +54,8 @@ API_USER_RECORDNO = 1  # CREATEDBY/MODIFIEDBY of records this user writes
 SEED_USER_RECORDNO = 2  # ... and of generated records
 
 OBJECT_LABELS = {"PROJECT": "Project", "TASK": "Task", "CUSTOMER": "Customer", "EMPLOYEE": "Employee",
-                 "TIMESHEET": "Timesheet", "TIMESHEETENTRY": "Timesheet entry", "LOCATIONENTITY": "Entity"}
+                 "TIMESHEET": "Timesheet", "TIMESHEETENTRY": "Timesheet entry", "LOCATIONENTITY": "Entity",
+                 "LOCATION": "Location"}
 PROJECT_STATUSES = ("Not Started", "In Progress", "Completed", "On Hold")  # PROJECTSTATUS records, keys 1..4
 # Status-driven prevention flags (a Completed project stops time entry; our reading of PROJECTSTATUS setup).
 _PREVENTING_STATUSES = frozenset({"Completed"})
@@ -74,7 +75,15 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "TIMESHEETENTRY": {"BILLABLE": "false"},
     "LOCATIONENTITY": {"STATUS": "active", "LOCATIONTYPE": "E", "ISROOT": "false", "CURRENCY": "USD",
                        "FIRSTMONTH": "1", "WEEKSTART": "1"},
+    # An entity read as a LOCATION shows the same values; other locations are type N (our reading of E/N/C).
+    "LOCATION": {"STATUS": "active", "LOCATIONTYPE": "N", "ISROOT": "false", "CURRENCY": "USD", "FIRSTMONTH": "1",
+                 "WEEKSTART": "1"},
 }
+# LOCATIONENTITY is the entity view of LOCATION (an entity is a location of type E): the two tables hold the same
+# record dicts under the same RECORDNO, which LOCATION's sequence hands out.
+ENTITY_VIEW = "LOCATIONENTITY"
+LOCATIONS = "LOCATION"
+_SEQUENCE_OF = {ENTITY_VIEW: LOCATIONS}
 
 
 @dataclass
@@ -145,6 +154,15 @@ class IntacctCompany:
     # ---- low-level store with index upkeep and undo journal -----------------------------------------------------
 
     def store(self, object_name: str, recordno: int, record: dict[str, Any] | None, journal: bool = True) -> None:
+        self._put(object_name, recordno, record, journal)
+        if object_name == ENTITY_VIEW:
+            self._put(LOCATIONS, recordno, record, journal)
+        elif object_name == LOCATIONS:
+            entity = record is not None and record.get("LOCATIONTYPE") == "E"
+            if entity or recordno in self.tables[ENTITY_VIEW]:
+                self._put(ENTITY_VIEW, recordno, record if entity else None, journal)
+
+    def _put(self, object_name: str, recordno: int, record: dict[str, Any] | None, journal: bool) -> None:
         table = self.tables[object_name]
         old = table.get(recordno)
         if journal and self.journal is not None:
@@ -183,9 +201,15 @@ class IntacctCompany:
                 del self.id_index[object_name][record[id_field]]
 
     def allocate(self, object_name: str) -> int:
-        recordno = self.next_recordno[object_name]
-        self.next_recordno[object_name] = recordno + 1
+        sequence = _SEQUENCE_OF.get(object_name, object_name)
+        recordno = self.next_recordno[sequence]
+        self.next_recordno[sequence] = recordno + 1
         return recordno
+
+    def reserve(self, object_name: str, recordno: int) -> None:
+        """Keep live creates above a RECORDNO given from outside (seeded records)."""
+        sequence = _SEQUENCE_OF.get(object_name, object_name)
+        self.next_recordno[sequence] = max(self.next_recordno[sequence], recordno + 1)
 
     def begin(self) -> None:
         self.journal = []
@@ -210,7 +234,9 @@ class IntacctCompany:
             self.completed_controlids.add(key)
 
     def replayed(self, controlid: str) -> bool:
-        return (self.company_id, controlid) in self.completed_controlids
+        key = (self.company_id, controlid)
+        # An earlier function of the same transaction counts too: it is applied unless the operation rolls back.
+        return key in self.completed_controlids or key in self.pending_controlids
 
     # ---- lookups and derived fields -----------------------------------------------------------------------------
 
@@ -220,6 +246,21 @@ class IntacctCompany:
 
     def get(self, object_name: str, recordno: int | None) -> dict[str, Any] | None:
         return self.tables[object_name].get(recordno) if recordno is not None else None
+
+    def is_entity(self, location_id: str) -> bool:
+        return location_id in self.id_index[ENTITY_VIEW]
+
+    def entity_of(self, location: dict[str, Any]) -> str:
+        """The entity a location belongs to: itself when it is one, else the nearest entity among its parents."""
+        seen: set[int] = set()
+        current: dict[str, Any] | None = location
+        while current is not None and current["RECORDNO"] not in seen:
+            if current["RECORDNO"] in self.tables[ENTITY_VIEW]:
+                return str(current["LOCATIONID"])
+            seen.add(current["RECORDNO"])
+            parent = current.get("PARENTID")
+            current = self.by_id(LOCATIONS, parent) if parent else None
+        return ""
 
     def record_url(self, object_name: str, recordno: int) -> str:
         token = base64.urlsafe_b64encode(f"{self.company_id}:{object_name}:{recordno}".encode()).decode().rstrip("=")
@@ -258,14 +299,17 @@ class IntacctCompany:
         return entry is not None and company_id in entry[1]
 
     def login(self, sender_id: str, user_id: str, company_id: str, password: str, location_id: str) -> Session:
-        if company_id.split("|")[0] != self.company_id:
+        company, _, slide_in = company_id.partition("|")
+        if company != self.company_id or "|" in slide_in:
             raise sign_in_error()
+        # "companyId|entityId" is the SDKs' entity-level login (intacct-sdk-php #135); <locationid> says the same.
+        location_id = location_id or slide_in
         if not self.sender_may_call(sender_id, self.company_id):
             raise sender_not_authorized(sender_id, company_id)
         user = self.users.get(user_id)
         if user is None or not secrets.compare_digest(user[0], password):
             raise sign_in_error()
-        if location_id and location_id not in self.id_index["LOCATIONENTITY"]:
+        if location_id and not self.is_entity(location_id):
             raise sign_in_error()
         now = self.clock.now()
         return Session("", user_id, self.company_id, location_id, now, now + self.session_duration)
@@ -303,6 +347,12 @@ class IntacctCompany:
         return show_private or owner == ""
 
     def check_writable(self, object_name: str, record: dict[str, Any], location_id: str) -> None:
+        if object_name in (LOCATIONS, ENTITY_VIEW):
+            owner = self.entity_of(record)  # an entity session keeps to its own locations (our choice)
+            if location_id and owner != location_id:
+                raise function_error("BL01001973", f"Location '{record['LOCATIONID']}' is not available in entity "
+                                     f"{location_id}.", correction="Sign in at the top level or in its entity.")
+            return
         owner = record.get("MEGAENTITYID") or ""
         if location_id and object_name in ENTITY_OWNED and owner != location_id:
             where = f"entity {owner}" if owner else "the top level"
@@ -398,7 +448,7 @@ class IntacctCompany:
                 raise record_error(label, verb, f"Invalid value '{text}' for {name}. Valid values are: "
                                    + ", ".join(v for v in allowed if v) + ".")
             field_type = schema.type_of(name)
-            typed = field_type in ("DATE", "DECIMAL", "INTEGER", "BOOLEAN")
+            typed = field_type in ("DATE", "DECIMAL", "INTEGER", "BOOLEAN", "PERCENT", "CURRENCY")
             if text and typed and comparable(field_type, text) is None:
                 raise record_error(label, verb, f"Invalid {field_type.lower()} value '{text}' for {name}.")
             if text and field_type == "BOOLEAN" and text not in ("true", "false"):
@@ -596,12 +646,8 @@ def apply_project_rollup(project: dict[str, Any], tasks: list[dict[str, Any]]) -
 # ---- per-object rules ---------------------------------------------------------------------------------------------
 
 
-def _entity_name(model: IntacctCompany, entity_id: str) -> str:
-    entity = model.by_id("LOCATIONENTITY", entity_id) if entity_id else None
-    return entity.get("NAME", "") if entity else ""
-
-
 def _check_location(model: IntacctCompany, record: dict[str, Any], location_id: str, label: str, verb: str) -> None:
+    """LOCATIONID is required in a multi-entity company; an entity session's own entity when left out."""
     given = record.get("LOCATIONID", "")
     if not given and location_id:
         record["LOCATIONID"] = location_id
@@ -609,10 +655,29 @@ def _check_location(model: IntacctCompany, record: dict[str, Any], location_id: 
     if not given:
         raise record_error(label, verb, "Required field LOCATIONID is missing. A location is required when the "
                            "company is multi-entity enabled.")
-    if model.by_id("LOCATIONENTITY", given) is None:
-        raise record_error(label, verb, f"Invalid location '{given}'.")
-    if location_id and given != location_id:
-        raise record_error(label, verb, f"Location '{given}' is not available in entity {location_id}.")
+    check_location_id(model, given, location_id, label, verb)
+
+
+def check_location_id(model: IntacctCompany, location_id: str, entity: str, label: str, verb: str,
+                      prefix: str = "") -> None:
+    """A LOCATIONID names an active LOCATION; within an entity it must be that entity or a location under it."""
+    location = model.by_id(LOCATIONS, location_id)
+    if location is None:
+        raise record_error(label, verb, f"{prefix}Invalid location '{location_id}'.")
+    if model.value(LOCATIONS, location, "STATUS") == "inactive":
+        raise record_error(label, verb, f"{prefix}Location '{location_id}' is inactive.")
+    if entity and model.entity_of(location) != entity:
+        raise record_error(label, verb, f"{prefix}Location '{location_id}' is not available in entity {entity}.")
+
+
+def _check_changed_location(model: IntacctCompany, record: dict[str, Any], current: dict[str, Any],
+                            label: str) -> None:
+    """On update, a new LOCATIONID is checked within the entity that owns the record; clearing it is refused."""
+    if not record.get("LOCATIONID") and current.get("LOCATIONID"):
+        raise record_error(label, "update", "Required field LOCATIONID is missing. A location is required when the "
+                           "company is multi-entity enabled.")
+    if record.get("LOCATIONID") and record["LOCATIONID"] != current.get("LOCATIONID"):
+        check_location_id(model, record["LOCATIONID"], current.get("MEGAENTITYID") or "", label, "update")
 
 
 def _create_project(model: IntacctCompany, record: dict[str, Any], location_id: str, entries: Any) -> None:
@@ -640,8 +705,7 @@ def _update_project(model: IntacctCompany, record: dict[str, Any], current: dict
     if record["PROJECTID"] != current["PROJECTID"]:
         raise record_error("Project", "update", "PROJECTID cannot be changed.")
     _validate_project_refs(model, record, "Project", "update")
-    if record.get("LOCATIONID") and model.by_id("LOCATIONENTITY", record["LOCATIONID"]) is None:
-        raise record_error("Project", "update", f"Invalid location '{record['LOCATIONID']}'.")
+    _check_changed_location(model, record, current, "Project")
 
 
 def _delete_project(model: IntacctCompany, record: dict[str, Any]) -> None:
@@ -740,19 +804,72 @@ def _create_employee(model: IntacctCompany, record: dict[str, Any], location_id:
 def _update_employee(model: IntacctCompany, record: dict[str, Any], current: dict[str, Any], entries: Any) -> None:
     if record["EMPLOYEEID"] != current["EMPLOYEEID"]:
         raise record_error("Employee", "update", "EMPLOYEEID cannot be changed.")
+    _check_changed_location(model, record, current, "Employee")
 
 
-def _create_location(model: IntacctCompany, record: dict[str, Any], location_id: str, entries: Any) -> None:
-    if location_id:
-        raise record_error("Entity", "create", "Entities can only be created at the top level.")
-    if model.by_id("LOCATIONENTITY", record["LOCATIONID"]) is not None:
-        raise record_error("Entity", "create", f"Another Entity with the given value(s) {record['LOCATIONID']}  "
+def _location_refs(model: IntacctCompany, record: dict[str, Any], label: str, verb: str) -> None:
+    """PARENTID names another location (no cycle through this one); SUPERVISORID an employee."""
+    parent_id = record.get("PARENTID")
+    if parent_id:
+        parent = model.by_id(LOCATIONS, parent_id)
+        ancestors: set[str] = set()
+        while parent is not None and parent["LOCATIONID"] not in ancestors:
+            ancestors.add(parent["LOCATIONID"])
+            parent = model.by_id(LOCATIONS, parent["PARENTID"]) if parent.get("PARENTID") else None
+        if parent_id not in ancestors or record["LOCATIONID"] in ancestors:
+            raise record_error(label, verb, f"Invalid parent location '{parent_id}'.")
+    if record.get("SUPERVISORID") and model.by_id("EMPLOYEE", record["SUPERVISORID"]) is None:
+        raise record_error(label, verb, f"Invalid Manager '{record['SUPERVISORID']}'.")
+
+
+def _unique_location(model: IntacctCompany, record: dict[str, Any], label: str) -> None:
+    # Entities are locations: one LOCATIONID space for both.
+    if model.by_id(LOCATIONS, record["LOCATIONID"]) is not None:
+        raise record_error(label, "create", f"Another {label} with the given value(s) {record['LOCATIONID']}  "
                            "already exists", errorno="BL34000061", correction="Use a unique value instead.")
 
 
+def _create_entity(model: IntacctCompany, record: dict[str, Any], location_id: str, entries: Any) -> None:
+    if location_id:
+        raise record_error("Entity", "create", "Entities can only be created at the top level.")
+    _unique_location(model, record, "Entity")
+    _location_refs(model, record, "Entity", "create")
+    record["LOCATIONTYPE"] = "E"
+
+
+def _create_location(model: IntacctCompany, record: dict[str, Any], location_id: str, entries: Any) -> None:
+    _unique_location(model, record, "Location")
+    if record.get("LOCATIONTYPE", "N") == "E":
+        raise record_error("Location", "create", "LOCATIONTYPE E is an entity: create it as a LOCATIONENTITY.")
+    record.setdefault("PARENTID", location_id)  # an entity session adds locations under its entity
+    if not record["PARENTID"]:
+        del record["PARENTID"]
+    _location_refs(model, record, "Location", "create")
+    if location_id and model.entity_of(record) != location_id:
+        raise record_error("Location", "create", f"Location '{record.get('PARENTID', '')}' is not available in "
+                           f"entity {location_id}.")
+
+
 def _update_location(model: IntacctCompany, record: dict[str, Any], current: dict[str, Any], entries: Any) -> None:
-    if record["LOCATIONID"] != current["LOCATIONID"]:
-        raise record_error("Entity", "update", "LOCATIONID cannot be changed.")
+    label = OBJECT_LABELS[ENTITY_VIEW if current["RECORDNO"] in model.tables[ENTITY_VIEW] else LOCATIONS]
+    for name in ("LOCATIONID", "LOCATIONTYPE"):
+        if model.value(LOCATIONS, record, name) != model.value(LOCATIONS, current, name):
+            raise record_error(label, "update", f"{name} cannot be changed.")
+    _location_refs(model, record, label, "update")
+
+
+def _delete_location(model: IntacctCompany, record: dict[str, Any]) -> None:
+    """A location in use (a parent of others, named by a record's LOCATIONID, an entity owning records) stays."""
+    location_id = record["LOCATIONID"]
+    label = OBJECT_LABELS[ENTITY_VIEW if record["RECORDNO"] in model.tables[ENTITY_VIEW] else LOCATIONS]
+    in_use = any(other.get("PARENTID") == location_id for other in model.tables[LOCATIONS].values()) or any(
+        row.get("LOCATIONID") == location_id or row.get("MEGAENTITYID") == location_id
+        for object_name in ("PROJECT", "TASK", "CUSTOMER", "EMPLOYEE", "TIMESHEET", "TIMESHEETENTRY")
+        for row in model.tables[object_name].values()
+    )
+    if in_use:
+        raise function_error("BL01001973", f"{label} {location_id} is in use and cannot be deleted.",
+                             f"Could not delete {label} record!")
 
 
 def _timesheet_entries(model: IntacctCompany, sheet: dict[str, Any], entries: Any, location_id: str,
@@ -789,6 +906,8 @@ def _timesheet_entries(model: IntacctCompany, sheet: dict[str, Any], entries: An
         entry.pop("TASKID", None)
         entry["TASKKEY"] = task["RECORDNO"]
         entry["PROJECTKEY"] = task["PROJECTKEY"]
+        if entry.get("LOCATIONID"):
+            check_location_id(model, entry["LOCATIONID"], location_id, "Timesheet", verb, f"Line {line_no}: ")
         entry.setdefault("LOCATIONID", project.get("LOCATIONID") or location_id)
         entry["LINENO"] = line_no
         out.append(entry)
@@ -844,14 +963,14 @@ def _after_timesheet(model: IntacctCompany, record: dict[str, Any] | None, old: 
 
 _CREATORS: dict[str, Callable[[IntacctCompany, dict[str, Any], str, Any], None]] = {
     "PROJECT": _create_project, "TASK": _create_task, "CUSTOMER": _create_customer, "EMPLOYEE": _create_employee,
-    "TIMESHEET": _create_timesheet, "LOCATIONENTITY": _create_location,
+    "TIMESHEET": _create_timesheet, "LOCATIONENTITY": _create_entity, "LOCATION": _create_location,
 }
 _UPDATERS: dict[str, Callable[[IntacctCompany, dict[str, Any], dict[str, Any], Any], None]] = {
     "PROJECT": _update_project, "TASK": _update_task, "CUSTOMER": _update_customer, "EMPLOYEE": _update_employee,
-    "TIMESHEET": _update_timesheet, "LOCATIONENTITY": _update_location,
+    "TIMESHEET": _update_timesheet, "LOCATIONENTITY": _update_location, "LOCATION": _update_location,
 }
 _DELETERS: dict[str, Callable[[IntacctCompany, dict[str, Any]], None]] = {
-    "PROJECT": _delete_project, "TASK": _delete_task,
+    "PROJECT": _delete_project, "TASK": _delete_task, "LOCATION": _delete_location, "LOCATIONENTITY": _delete_location,
 }
 _AFTER_WRITE: dict[str, Callable[[IntacctCompany, dict[str, Any] | None, dict[str, Any] | None], None]] = {
     "TASK": _after_task, "TIMESHEET": _after_timesheet,
@@ -908,7 +1027,7 @@ def _root_task(model: IntacctCompany, record: dict[str, Any]) -> dict[str, Any]:
 
 def _megaentity(model: IntacctCompany, record: dict[str, Any], name: str) -> Any:
     owner = record.get("MEGAENTITYID") or ""
-    entity = model.by_id("LOCATIONENTITY", owner) if owner else None
+    entity = model.by_id(ENTITY_VIEW, owner) if owner else None
     if entity is None:
         return ""
     return entity["RECORDNO"] if name == "RECORDNO" else entity.get("NAME", "")
@@ -932,14 +1051,45 @@ def _prevent(model: IntacctCompany, record: dict[str, Any]) -> str:
 _customer_of = _related("CUSTOMER", "CUSTOMERID")
 _manager_of = _related("EMPLOYEE", "MANAGERID")
 _parent_project = _related("PROJECT", "PARENTID")
-_location_of = _related("LOCATIONENTITY", "LOCATIONID")
+_location_of = _related("LOCATION", "LOCATIONID")
 _project_of = _related("PROJECT", "PROJECTKEY", by="key")
 _parent_task = _related("TASK", "PARENTKEY", by="key")
 _task_of = _related("TASK", "TASKKEY", by="key")
 _sheet_of = _related("TIMESHEET", "TIMESHEETKEY", by="key")
 _employee_of = _related("EMPLOYEE", "EMPLOYEEID")
 _employee_by_key = _related("EMPLOYEE", "EMPLOYEEKEY", by="key")
-_parent_location = _related("LOCATIONENTITY", "PARENTID")
+_parent_location = _related("LOCATION", "PARENTID")
+_parent_customer = _related("CUSTOMER", "PARENTID")
+_supervisor_of = _related("EMPLOYEE", "SUPERVISORID")
+
+
+def _display_contact(name: str) -> Callable[[IntacctCompany, dict[str, Any]], Any]:
+    """Primary, bill-to and ship-to contacts default to the display contact (our choice: the lookup marks their
+    CONTACTNAME/PRINTAS required, and a customer created with only a display contact still has them)."""
+    group, field_name = name.split(".", 1)
+
+    def derive(model: IntacctCompany, record: dict[str, Any]) -> Any:
+        if field_name != "CONTACTNAME" and record.get(f"{group}.CONTACTNAME"):
+            return ""  # another contact was named: its details are not modelled
+        return model.value("CUSTOMER", record, f"DISPLAYCONTACT.{field_name}")
+
+    return derive
+
+
+def _entity_label(model: IntacctCompany, record: dict[str, Any], part: str) -> str:
+    """ENTITY ("E100--United States") and ENTITYNAME of the entity a location belongs to (itself for an entity)."""
+    entity = model.by_id(ENTITY_VIEW, model.entity_of(record))
+    if entity is None:
+        return ""
+    return entity.get("NAME", "") if part == "NAME" else f"{entity['LOCATIONID']}--{entity.get('NAME', '')}"
+
+
+_LOCATION_DERIVED: dict[str, Callable[[IntacctCompany, dict[str, Any]], Any]] = {
+    "PARENTNAME": _pick(_parent_location, "NAME"), "PARENTKEY": _pick(_parent_location, "RECORDNO"),
+    "SUPERVISORNAME": _pick(_supervisor_of, "PERSONALINFO.CONTACTNAME"),
+    "SUPERVISORKEY": _pick(_supervisor_of, "RECORDNO"),
+    "ENTITY": lambda m, r: _entity_label(m, r, "ENTITY"), "ENTITYNAME": lambda m, r: _entity_label(m, r, "NAME"),
+}
 
 _COMMON: dict[str, Callable[[IntacctCompany, dict[str, Any]], Any]] = {
     "MEGAENTITYKEY": lambda m, r: _megaentity(m, r, "RECORDNO"),
@@ -985,10 +1135,15 @@ _DERIVED: dict[str, dict[str, Callable[[IntacctCompany, dict[str, Any]], Any]]] 
         "DISPLAYCONTACT.CONTACTNAME": lambda m, r: f"{r.get('NAME', '')}({r.get('CUSTOMERID', '')})",
         "DISPLAYCONTACT.COMPANYNAME": lambda m, r: r.get("NAME", ""),
         "DISPLAYCONTACT.PRINTAS": lambda m, r: r.get("NAME", ""),
+        **{f"{group}.{name}": _display_contact(f"{group}.{name}") for group in ("CONTACTINFO", "SHIPTO", "BILLTO")
+           for name in ("CONTACTNAME", "PRINTAS")},
+        "PARENTKEY": _pick(_parent_customer, "RECORDNO"), "PARENTNAME": _pick(_parent_customer, "NAME"),
     }),
     "EMPLOYEE": _with_common("EMPLOYEE", {
         "LOCATIONKEY": _pick(_location_of, "RECORDNO"),
         "CONTACT_NAME": lambda m, r: r.get("PERSONALINFO.CONTACTNAME", ""),
+        "PERSONALINFO.PRINTAS": lambda m, r: r.get("PERSONALINFO.CONTACTNAME", ""),
+        "SUPERVISORNAME": _pick(_supervisor_of, "PERSONALINFO.CONTACTNAME"),
     }),
     "TIMESHEET": _with_common("TIMESHEET", {
         "EMPLOYEENAME": _pick(_employee_by_key, "PERSONALINFO.CONTACTNAME"),
@@ -1013,11 +1168,8 @@ _DERIVED: dict[str, dict[str, Callable[[IntacctCompany, dict[str, Any]], Any]]] 
         else "0",
         "MEGAENTITYID": _pick(_sheet_of, "MEGAENTITYID"),
     }),
-    "LOCATIONENTITY": _with_common("LOCATIONENTITY", {
-        "PARENTNAME": _pick(_parent_location, "NAME"),
-        "ENTITY": lambda m, r: f"{r['LOCATIONID']}--{r.get('NAME', '')}",
-        "ENTITYNAME": lambda m, r: r.get("NAME", ""),
-    }),
+    "LOCATIONENTITY": _with_common("LOCATIONENTITY", _LOCATION_DERIVED),
+    "LOCATION": _with_common("LOCATION", _LOCATION_DERIVED),
 }
 
 

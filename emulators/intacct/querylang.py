@@ -288,7 +288,7 @@ def compile_condition(
     if name not in schema.fields:
         raise InvalidFieldError(name)
     field_type = schema.type_of(name)
-    fold = case_insensitive and field_type == "TEXT"
+    fold = case_insensitive and field_type in ("TEXT", "ENUM")
     op = condition.op
 
     def value_of(record: dict[str, Any]) -> Any:

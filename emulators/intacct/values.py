@@ -97,7 +97,7 @@ def comparable(field_type: str, value: Any) -> Any:
     if field_type == "DATE":
         parsed = parse_date(str(value))
         return parsed.toordinal() if parsed else None
-    if field_type in ("INTEGER", "DECIMAL"):
+    if field_type in ("INTEGER", "DECIMAL", "PERCENT", "CURRENCY"):
         return parse_decimal(str(value)) if not isinstance(value, int | float) else float(value)
     if field_type == "BOOLEAN":
         return str(value).lower()

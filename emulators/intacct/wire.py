@@ -147,7 +147,7 @@ class Control:
     senderid: str = ""
     password: str = ""
     controlid: str = ""
-    uniqueid: str = "false"
+    uniqueid: str = "true"
     dtdversion: str = "3.0"
     includewhitespace: bool = True
 
@@ -224,7 +224,8 @@ def parse_request(body: bytes) -> tuple[Control, list[Operation]]:
     control.senderid = values.get("senderid", "")
     control.controlid = values.get("controlid", "")
     control.password = values.get("password", "")
-    control.uniqueid = (values.get("uniqueid") or "false").lower()
+    # "When set to true, which is the default, a request cannot be repeated" (DOC-REQ): absent means true.
+    control.uniqueid = (values.get("uniqueid") or "true").lower()
     control.dtdversion = values.get("dtdversion") or "3.0"
     control.includewhitespace = _bool(values.get("includewhitespace", ""), True)
     try:
@@ -461,6 +462,9 @@ def _run_functions(context: CallContext, control: Control, operation: Operation,
             if operation.transaction:
                 failed = True
                 outcome.errors.append(ErrorDetail(ROLLBACK_ERRORNO, "", ROLLBACK_TEXT, ""))
+            elif outcome.written and control.uniqueid == "true":
+                # Its earlier objects stay written, so it counts as executed: a replay must not write them again.
+                model.remember_controlid(call.controlid)
         outcomes.append(outcome)
     if operation.transaction:
         if failed:
@@ -531,9 +535,12 @@ def run_get_api_session(context: CallContext, element: Element, outcome: Outcome
                              correction="Send getAPISession in a request of its own.")
     location_element = element.find("locationid")
     location_id = context.session.location_id if location_element is None else _text(location_element)
-    if location_id and model.by_id("LOCATIONENTITY", location_id) is None:
-        raise function_error("EMU-LOCATIONID", f"Invalid entity '{location_id}' for getAPISession.",
-                             correction="Use the LOCATIONID of an entity of this company, or empty for top level.")
+    if location_id and not model.is_entity(location_id):
+        # The sign-in refusal a login naming an unknown entity gets (our choice for getAPISession; see docs).
+        raise IntacctError([ErrorDetail(
+            "XL03000006", "", "Sign-in information is incorrect",
+            f"Use the LOCATIONID of an entity (LOCATIONENTITY) of company {model.company_id}, or an empty "
+            "locationid for the top level.")])
     existing = model.sessions.get(context.auth_sessionid or "")
     if existing is not None and existing.location_id == location_id:
         session = existing
@@ -746,7 +753,7 @@ def run_lookup(context: CallContext, element: Element, outcome: Outcome) -> None
             out.leaf("ID", name)
             out.leaf("LABEL", schema.labels.get(name, name.replace("_", " ").title()))
             out.leaf("DESCRIPTION", schema.labels.get(name, name))
-            out.leaf("REQUIRED", "true" if name in schema.required else "false")
+            out.leaf("REQUIRED", "true" if schema.shown_required(name) else "false")
             out.leaf("READONLY", "true" if name in schema.readonly else "false")
             out.leaf("DATATYPE", schema.type_of(name))
             valid = schema.valid_values.get(name)
