@@ -1,4 +1,4 @@
-"""The `crosswalk` command: sandbox, status, quarantine, migrate."""
+"""The `crosswalk` command: sandbox, status, plan, conflicts, quarantine, migrate."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from crosswalk.settings import database_url_from_env, redact_url
 
 if TYPE_CHECKING:
     from crosswalk.staging import StagingStore
+    from crosswalk.sync.mapping import SyncMapping
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -195,6 +196,113 @@ def _quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    """The next run's plan from what is staged now (a dry run: nothing is written anywhere)."""
+    from crosswalk.config import ConfigError, projects_settings
+    from crosswalk.staging import StoreUnavailable
+    from crosswalk.sync.mapping import MappingError
+    from crosswalk.sync.plan import Action
+    from crosswalk.sync.projects import projects_engine
+
+    if args.sync != "projects":
+        print(f"crosswalk plan: the {args.sync} sync is not built yet; only --sync projects plans", file=sys.stderr)
+        return 2
+    from crosswalk.config import MissingSettingsError
+    from crosswalk.extract.errors import CredentialsError, ExtractError
+
+    url = database_url_from_env()
+    try:
+        settings = projects_settings()
+        with _existing_store(url) as store:
+            engine = projects_engine(store, settings)
+            if not args.no_extract:
+                _extract_streams_of(engine.mapping, store)
+            plan = engine.plan()
+    except (StoreUnavailable, ConfigError, MappingError, MissingSettingsError, ExtractError, CredentialsError) as exc:
+        print(f"crosswalk plan: {exc}", file=sys.stderr)
+        return 1
+    items = [item for item in plan.items if item.action is not Action.LINK]
+    counts = dict(sorted(plan.counts().items()))
+    if args.json:
+        body = {"sync": plan.sync, "mapping_hash": plan.mapping_hash, "enabled": settings.enabled,
+                "counts": counts, "items": [item.as_json() for item in items]}  # fmt: skip
+        print(json.dumps(body, indent=2, default=str))
+        return 0
+    if not settings.enabled:
+        print("projects.enabled is false: a run would write nothing; the plan below is what it would write if on")
+    writes = [item for item in items if item.action.value in ("create", "update")]
+    print(f"plan for the {plan.sync} sync (mapping {plan.mapping_hash[:12]}): {len(writes)} writes; "
+          + ", ".join(f"{name} {count}" for name, count in counts.items() if count))  # fmt: skip
+    for item in items[: None if args.all else 50]:
+        record = item.target_key or (item.identity[1] if item.identity else item.source_key)
+        fields = {**item.values, **item.link_values}
+        detail = ", ".join(f"{name}={value!r}" for name, value in fields.items())
+        reason = f"  ({item.reason})" if item.reason else ""
+        print(f"{item.action.value:<8} {item.entity:<9} {item.target or '-':<11} {record or '-':<22} {detail}{reason}")
+    if not args.all and len(items) > 50:
+        print(f"... {len(items) - 50} more (--all shows every item, --json for machines)")
+    return 0
+
+
+def _extract_streams_of(mapping: SyncMapping, store: StagingStore) -> None:
+    """Bring the streams a sync reads up to date (incrementally), so the plan is the one the next run would make:
+    a run extracts before it plans. Progress goes to standard error."""
+    import os
+    import uuid
+
+    from crosswalk.clients.catalog import find_stream
+    from crosswalk.config import extract_settings
+    from crosswalk.extract.runner import extract_stream
+    from resources.systems import resource_from_values
+
+    settings = extract_settings()
+    run_id = f"plan-{uuid.uuid4().hex[:12]}"
+    resources: dict[str, Any] = {}
+    streams = sorted({pair for entity in mapping.entities.values() for pair in entity.objects.items()})
+    try:
+        for system, object_name in streams:
+            resource = resources.setdefault(system, resource_from_values(system, os.environ))
+            spec = find_stream(system, object_name)
+            result = extract_stream(
+                spec, resource.source(store, settings), store, run_id, key_scan_every=settings.key_scan_every
+            )
+            print(f"extracted {spec.name}: {result.rows_read} read, {result.counts.new} new, "
+                  f"{result.counts.changed} changed", file=sys.stderr)  # fmt: skip
+    finally:
+        for resource in resources.values():
+            resource.teardown_after_execution(None)  # type: ignore[arg-type]
+
+
+def _conflicts(args: argparse.Namespace) -> int:
+    from crosswalk.staging import StoreUnavailable
+    from crosswalk.staging.plans import PlanStore
+
+    url = database_url_from_env()
+    try:
+        with _existing_store(url) as store:
+            rows = PlanStore(store, args.sync).conflicts()
+    except StoreUnavailable as exc:
+        print(f"crosswalk conflicts: {exc}", file=sys.stderr)
+        return 1
+    records = [
+        {"sync": row["sync"], "entity": row["entity"], "left_key": row["left_key"], "right_key": row["right_key"],
+         "field": row["field"], "run_id": row["run_id"], "at": _iso(row["created_at"]), **row["detail"]}
+        for row in rows
+    ]  # fmt: skip
+    if args.json:
+        print(json.dumps({"database": redact_url(url), "conflicts": records}, indent=2, default=str))
+        return 0
+    print(f"staging: {redact_url(url)}: {len(records)} conflict{'s' if len(records) != 1 else ''} ({args.sync} sync)")
+    for record in records:
+        kept = record["left"] if record["winner"] == "left" else record["right"]
+        print(
+            f"{record['at']} {record['entity']} {record['left_key']}/{record['right_key']} {record['field']}: "
+            f"base {record['base_left']!r}, left {record['left']!r}, right {record['right']!r} -> kept {kept!r} "
+            f"({record['rule']})"
+        )
+    return 0
+
+
 def _migrate(_: argparse.Namespace) -> int:
     from crosswalk.staging import StagingStore, StoreUnavailable
     from crosswalk.staging.store import unavailable_on_database_error
@@ -247,11 +355,29 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--all", action="store_true", help="include records released since (resolved)")
     quarantine.set_defaults(func=_quarantine)
 
+    plan = commands.add_parser("plan", help="the next run's write plan from what is staged now (writes nothing)")
+    plan.add_argument("--sync", choices=("projects", "quickbooks"), default="projects")
+    plan.add_argument("--json", action="store_true", help="machine-readable output: every item")
+    plan.add_argument("--all", action="store_true", help="list every item, not the first 50")
+    plan.add_argument(
+        "--no-extract",
+        action="store_true",
+        help="plan from staging as it is, without first reading what changed in the systems since the last run",
+    )
+    plan.set_defaults(func=_plan)
+
+    conflicts = commands.add_parser("conflicts", help="conflicts the syncs found: both values, the base, the winner")
+    conflicts.add_argument("--sync", choices=("projects", "quickbooks"), default="projects")
+    conflicts.add_argument("--json", action="store_true", help="machine-readable output")
+    conflicts.set_defaults(func=_conflicts)
+
     migrate = commands.add_parser("migrate", help="create or upgrade the staging store's schema")
     migrate.set_defaults(func=_migrate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `crosswalk plan | head` ends quietly
     args = build_parser().parse_args(argv)
     sys.exit(args.func(args))

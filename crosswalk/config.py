@@ -218,6 +218,12 @@ class ProjectsSettings:
     create_project_at_top_level: bool
     conflict_policy: str
     on_delete: str
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How writes are batched (the `load` section)."""
+
     salesforce_bulk_threshold: int
     intacct_functions_per_request: int
 
@@ -258,6 +264,18 @@ def projects_settings(config: Config | None = None) -> ProjectsSettings:
         create_project_at_top_level=_flag(config, ("projects", "create_project_at_top_level")),
         conflict_policy=_choice(config, ("conflict_policy",), CONFLICT_POLICIES),
         on_delete=_choice(config, ("on_delete",), ON_DELETE),
+    )
+
+
+def load_settings(config: Config | None = None) -> LoadSettings:
+    config = config if config is not None else read_config()
+    functions = int(_number(config, ("load", "intacct_functions_per_request"), 1))
+    if functions > 100:
+        raise ConfigError(
+            f"{config.where(('load', 'intacct_functions_per_request'))}load.intacct_functions_per_request must be "
+            f"at most 100 (the gateway's limit), got {functions}"
+        )
+    return LoadSettings(
         salesforce_bulk_threshold=int(_number(config, ("load", "salesforce_bulk_threshold"), 1)),
-        intacct_functions_per_request=int(_number(config, ("load", "intacct_functions_per_request"), 1)),
+        intacct_functions_per_request=functions,
     )

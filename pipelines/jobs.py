@@ -8,12 +8,13 @@ from __future__ import annotations
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from crosswalk.clients.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE
+from crosswalk.sync.projects import SYNC as PROJECTS
 
 sync_projects = define_asset_job(
     "sync_projects",
-    selection=AssetSelection.groups(INTACCT, SALESFORCE),
+    selection=AssetSelection.groups(INTACCT, SALESFORCE, PROJECTS),
     executor_def=in_process_executor,
-    description="Intacct projects/tasks with Salesforce (SPEC A).",
+    description="Intacct projects/tasks with Salesforce (SPEC A): extract, plan, load.",
 )
 sync_quickbooks = define_asset_job(
     "sync_quickbooks",
@@ -23,7 +24,7 @@ sync_quickbooks = define_asset_job(
 )
 sync_all = define_asset_job(
     "sync_all",
-    selection=AssetSelection.groups(INTACCT, SALESFORCE, ESP, QUICKBOOKS),
+    selection=AssetSelection.groups(INTACCT, SALESFORCE, PROJECTS, ESP, QUICKBOOKS),
     executor_def=in_process_executor,
     description="Both syncs.",
 )

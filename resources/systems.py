@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
-from crosswalk.config import ExtractSettings, MissingSettingsError, extract_settings
+from crosswalk.config import ExtractSettings, MissingSettingsError, extract_settings, load_settings
 from crosswalk.extract.retry import ConnectionCircuit
 from crosswalk.extract.source import StreamSource
 from crosswalk.staging import StagingStore
@@ -88,7 +88,12 @@ class IntacctResource(SystemResource):
     def make_source(self, values: dict[str, str], store: StagingStore, settings: ExtractSettings) -> StreamSource:
         from crosswalk.clients.intacct import IntacctSource
 
-        return IntacctSource(**values, retry=settings.retry, timeout=settings.request_timeout_seconds)
+        return IntacctSource(
+            **values,
+            retry=settings.retry,
+            timeout=settings.request_timeout_seconds,
+            functions_per_request=load_settings().intacct_functions_per_request,
+        )
 
 
 class SalesforceResource(SystemResource):
@@ -108,6 +113,7 @@ class SalesforceResource(SystemResource):
             ca_bundle=values.get("ca_bundle"),
             retry=settings.retry,
             timeout=settings.request_timeout_seconds,
+            bulk_threshold=load_settings().salesforce_bulk_threshold,
         )
 
 

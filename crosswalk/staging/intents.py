@@ -53,6 +53,17 @@ class IntentLog:
             for i in intents
         ])  # fmt: skip
 
+    def record_settled(self, plan_id: str, seqs: Sequence[int], run_id: str | None) -> None:
+        """Plan items applied in the store alone (a pair's link): done at once, so a later step does not redo them."""
+        now = datetime.now(UTC)
+        self.store.bulk_insert(schema.write_intents, [
+            {"marker": f"{plan_id}:{seq}"[-64:], "plan_id": plan_id, "seq": seq, "run_id": run_id,
+             "target_system": "staging", "target_object": "id_crosswalk", "operation": "link", "lookup_field": None,
+             "lookup_value": None, "state": DONE, "result_key": None, "error": None, "created_at": now,
+             "finished_at": now}
+            for seq in seqs
+        ])  # fmt: skip
+
     def close(self, outcomes: Sequence[Outcome]) -> None:
         table = schema.write_intents
         now = datetime.now(UTC)

@@ -33,8 +33,9 @@ MAP_STAGE = "map"
 WRITE_CHUNK = 10_000  # writes whose intents are committed together before they are sent
 
 
-def pending_reference(entity: str, value: str) -> str:
-    return f"{PENDING}{entity}:{value}"
+def pending_reference(pair: str) -> str:
+    """Stands for the key that the create of `pair` returns, until the load knows it."""
+    return f"{PENDING}{pair}"
 
 
 class LinkReferences:
@@ -187,9 +188,9 @@ class SyncEngine:
             if create is not None and create.target == left_system and left_system in entity.refer_by:
                 left_ref = create.link_values.get(entity.refer_by[left_system])  # the key chosen for it
             if create is not None and create.target == right_system and right_ref is None and left_ref:
-                right_ref = pending_reference(entity.name, left_ref)
+                right_ref = pending_reference(outcome.pair)
             if create is not None and create.target == left_system and left_ref is None and right_ref:
-                left_ref = pending_reference(entity.name, right_ref)
+                left_ref = pending_reference(outcome.pair)
             references.add(entity.name, left_ref, right_ref)
 
     def save_plan(self, plan: SyncPlan, run_id: str | None) -> None:
@@ -343,7 +344,7 @@ class SyncEngine:
     def _request(self, item: Mapping[str, Any], target: str, marker: str, created: Mapping[str, str]) -> WriteRequest:
         entity = self.mapping.entities[item["entity"]]
         style = WireStyle.INTACCT if target == "intacct" else WireStyle.JSON
-        fields: dict[str, Any] = {}
+        fields: dict[str, Any] = dict(item["fixed_values"])
         for name, value in item["values"].items():
             rule = entity.field(name)
             if isinstance(value, str) and value.startswith(PENDING):
@@ -364,11 +365,10 @@ class SyncEngine:
         return WriteRequest(op, item["target_object"], fields, marker, external_id=identity, scope=item["scope"])
 
     def _resolve_pending(self, value: str, created: Mapping[str, str]) -> str:
-        entity, reference = value[len(PENDING) :].split(":", 1)
-        for pair, key in created.items():
-            if pair.startswith("new:") and reference in pair.split(":")[1:]:
-                return key
-        raise _Unresolved(f"{entity} {reference} was not created")
+        pair = value[len(PENDING) :]
+        if pair not in created:
+            raise _Unresolved(f"the record it refers to ({pair}) was not created")
+        return created[pair]
 
     # ---- settle ------------------------------------------------------------------------------------------
 
@@ -384,8 +384,9 @@ class SyncEngine:
             if s.item["action"] in (Action.CREATE.value, Action.UPDATE.value) and s.item["target"]:
                 writes_of[s.item["pair"]].append(s.seq)
         saves: list[LinkWrite] = []
+        settled: list[int] = []
         for s in stored:
-            if s.item["action"] != Action.LINK.value:
+            if s.item["action"] != Action.LINK.value or s.seq in done:
                 continue
             link, pair = s.item["link"], s.item["pair"]
             seqs = writes_of.get(pair, [])
@@ -397,6 +398,7 @@ class SyncEngine:
             if pair in created:
                 left_key = left_key or created[pair]
                 right_key = right_key or created[pair]
+            settled.append(s.seq)
             if left_key is None or right_key is None:
                 counts["not_created"] += 1
                 continue
@@ -408,6 +410,7 @@ class SyncEngine:
                 link["base_left"] if all_ok else None, link["base_right"] if all_ok else None, link["matched_by"],
             ))  # fmt: skip
         self.links.save(saves, run_id)
+        self.intents.record_settled(plan_id, settled, run_id)
         counts["saved"] = len(saves)
         return counts
 

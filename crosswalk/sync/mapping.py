@@ -72,6 +72,7 @@ class EntityRule:
     refer_by: dict[str, str]  # system -> the field other records use to refer to this one (absent: the key)
     match_on: tuple[str, ...]  # canonical field names matching unlinked pairs (a natural key)
     fields: tuple[FieldRule, ...]
+    create_defaults: dict[str, dict[str, Any]]  # system -> API field -> value set when Crosswalk creates a record
     sync: bool  # False: links only (an entity other fields refer to, not written by this sync)
     line: int
 
@@ -133,7 +134,7 @@ def load_mapping(path: Path, fields_of: FieldCatalog = catalog_fields) -> SyncMa
 
 
 _TOP_KEYS = ("version", "sync", "systems", "entities")
-_ENTITY_KEYS = ("objects", "link_fields", "refer_by", "match_on", "sync", "fields")
+_ENTITY_KEYS = ("objects", "link_fields", "refer_by", "match_on", "sync", "fields", "create_defaults")
 _FIELD_KEYS = ("type", "direction", "values", "default", "max_length", "reference", "owner")
 
 
@@ -241,6 +242,18 @@ class _Parser:
             system: check_field(system, value, (*at, "refer_by", system)) for system, value in refer_section.items()
         }
 
+        defaults_section = self.mapping_at(section.get("create_defaults") or {}, (*at, "create_defaults"))
+        self.check_keys(defaults_section, (*at, "create_defaults"), self.systems)
+        create_defaults: dict[str, dict[str, Any]] = {}
+        for system, values in defaults_section.items():
+            where = (*at, "create_defaults", system)
+            values = self.mapping_at(values, where)
+            for api_field, value in values.items():
+                check_field(system, api_field, (*where, api_field))
+                if not isinstance(value, str | int | float | bool):
+                    raise self.fail((*where, api_field), f"must be one value, got {_kind(value)}")
+            create_defaults[system] = dict(values)
+
         sync_flag = section.get("sync", True)
         if not isinstance(sync_flag, bool):
             raise self.fail((*at, "sync"), f"must be true or false, got {sync_flag!r}")
@@ -264,6 +277,7 @@ class _Parser:
             refer_by=refer_by,
             match_on=tuple(match_on),
             fields=rules,
+            create_defaults=create_defaults,
             sync=sync_flag,
             line=self.doc.line(at) or 0,
         )

@@ -52,7 +52,7 @@ class LinkState:
 class PlanItem:
     entity: str
     action: Action
-    pair: str  # the pair this item belongs to: "link:<id>" or "new:<left key or ->:<right key or ->"
+    pair: str  # the pair this item belongs to: "link:<id>" or "new:<entity>:<left key or ->:<right key or ->"
     target: str | None = None  # the system written to
     target_object: str | None = None
     target_key: str | None = None  # the record updated; None for a create
@@ -60,6 +60,7 @@ class PlanItem:
     source_key: str | None = None
     values: dict[str, Value] = field(default_factory=dict)  # mapped fields to write, in the target's terms
     link_values: dict[str, str] = field(default_factory=dict)  # API link fields to write (ids of the other side)
+    fixed_values: dict[str, Any] = field(default_factory=dict)  # API fields a create sets (the mapping's defaults)
     link_from_result: str | None = None  # API link field that takes the key another item's create returns
     identity: tuple[str, str] | None = None  # (API field, value) the record is found by in the target
     scope: str | None = None  # where a create goes (an Intacct entity); None: the top level
@@ -80,6 +81,7 @@ class PlanItem:
             "source_key": self.source_key,
             "values": self.values,
             "link_values": self.link_values,
+            "fixed_values": self.fixed_values,
             "link_from_result": self.link_from_result,
             "identity": list(self.identity) if self.identity else None,
             "scope": self.scope,
@@ -142,6 +144,8 @@ class PlanOptions:
     new_identity: Callable[[str], str] = str
     # Where a record created in `target` from `source` goes (an Intacct entity for a project, SPEC A4).
     scope_of: Callable[[EntityRule, MappedRecord, str], str | None] = lambda _entity, _record, _target: None
+    # API values a create sets beyond the mapped fields and the mapping's create_defaults (which they override).
+    create_values_of: Callable[[EntityRule, MappedRecord, str], dict[str, Any]] = lambda _e, _r, _t: {}
 
 
 def plan_entity(
@@ -188,13 +192,13 @@ def plan_entity(
     if not entity.sync:
         # An entity other fields refer to but this sync does not write: its pairs are linked, nothing is written.
         for match in matched.matches:
-            pair = f"new:{match.left_key}:{match.right_key}"
+            pair = f"new:{entity.name}:{match.left_key}:{match.right_key}"
             plan.pairs[pair] = PairOutcome(pair, None, match.left_key, match.right_key, {}, {}, match.how)
             plan.counts["matched"] += 1
         return plan
     for match in matched.matches:
         link = LinkState(None, match.left_key, match.right_key)
-        pair = f"new:{match.left_key}:{match.right_key}"
+        pair = f"new:{entity.name}:{match.left_key}:{match.right_key}"
         _plan_pair(
             plan, mapping, entity, translate, options, pair, link, usable_left[match.left_key],
             usable_right[match.right_key], match.how,
@@ -350,12 +354,14 @@ def _plan_create(
             identity = (source_link.holds, chosen)
             if record.identity.get(source_link.field) != chosen:
                 source_update[source_link.field] = chosen
-    pair = f"new:{record.key if source == mapping.left else '-'}:{record.key if source == mapping.right else '-'}"
+    left_key, right_key = (record.key, "-") if source == mapping.left else ("-", record.key)
+    pair = f"new:{entity.name}:{left_key}:{right_key}"
     plan.items.append(
         PlanItem(
             entity.name, Action.CREATE, pair, target=target, target_object=entity.objects[target], source=source,
             source_key=record.key, values=values, link_values=link_values, identity=identity,
             scope=options.scope_of(entity, record, target),
+            fixed_values={**entity.create_defaults.get(target, {}), **options.create_values_of(entity, record, target)},
         )
     )
     if source_update or link_from_result:

@@ -3,6 +3,8 @@ the engine's mapping, settings and the choices that are this sync's own."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from crosswalk.config import ProjectsSettings
 from crosswalk.staging import StagingStore
 from crosswalk.sync.engine import SyncEngine
@@ -32,10 +34,17 @@ def projects_engine(store: StagingStore, settings: ProjectsSettings) -> SyncEngi
         value = record.values.get("entity")
         return str(value) if value else None
 
+    def create_values_of(entity: EntityRule, record: MappedRecord, target: str) -> dict[str, Any]:
+        # A multi-entity company needs a project's LOCATIONID: the entity it is created in (the mapping's
+        # create_defaults give the one for the top level).
+        scope = scope_of(entity, record, target)
+        return {"LOCATIONID": scope} if scope else {}
+
     options = PlanOptions(
         policy=policy_from_setting(settings.conflict_policy, mapping.systems),
         on_delete=OnDelete(settings.on_delete),
         new_identity=new_intacct_id,
         scope_of=scope_of,
+        create_values_of=create_values_of,
     )
     return SyncEngine(store, mapping, options, upsert_targets={SALESFORCE})

@@ -35,9 +35,15 @@ def admin(sandbox: Sandbox, system: str, method: str, path: str, **kwargs: Any) 
         return client.request(method, f"{origin}/__admin/{path}", **kwargs)
 
 
-def job_env(sandbox: Sandbox, database_url: str, dagster_home: Path) -> dict[str, str]:
+def job_env(sandbox: Sandbox, database_url: str, dagster_home: Path, *, projects_sync: bool = False) -> dict[str, str]:
+    """The environment of a job run against the sandbox. Unless `projects_sync`, the projects sync is switched off
+    (projects.enabled: false), so the run reads and never writes and the shared sandbox stays as generated."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **sandbox.env, "CROSSWALK_DATABASE_URL": database_url, "DAGSTER_HOME": str(dagster_home)}
+    if not projects_sync:
+        settings = dagster_home / "extract-only.yaml"
+        settings.write_text("projects:\n  enabled: false\n")
+        env["CROSSWALK_CONFIG"] = str(settings)
     return env
 
 

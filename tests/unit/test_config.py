@@ -13,6 +13,7 @@ from crosswalk.config import (
     ConfigError,
     extract_settings,
     load_config,
+    load_settings,
     projects_settings,
     read_config,
 )
@@ -135,4 +136,8 @@ def test_projects_settings_name_file_and_line_when_wrong(tmp_path: Path) -> None
     path = write(tmp_path, f"projects:\n  mapping: {mapping.name}\n  enabled: false\n")
     settings = projects_settings(read_config(path))
     assert settings.mapping_path == mapping and settings.enabled is False
-    assert settings.create_project_at_top_level is False and settings.salesforce_bulk_threshold == 2000
+    assert settings.create_project_at_top_level is False
+    assert load_settings(read_config(path)).salesforce_bulk_threshold == 2000
+    path = write(tmp_path, "load:\n  intacct_functions_per_request: 500\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}:2: load.intacct_functions_per_request must be at most")):
+        load_settings(read_config(path))

@@ -1,0 +1,153 @@
+"""The projects sync's assets (group `projects`): the plan, then one load per target. Thin: the engine
+(crosswalk/sync/engine.py) does the work; these wire it to Dagster's resources and report what it did.
+
+The plan's code version is the mapping file's hash, so a mapping change shows the plan as changed in the UI; the
+loads of a run execute exactly the plan that run stored.
+"""
+
+from collections import Counter
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+
+from crosswalk.config import config_path, extract_settings, projects_settings
+from crosswalk.sync.engine import SyncEngine, SyncPlan
+from crosswalk.sync.mapping import load_mapping
+from crosswalk.sync.plan import Action, PlanItem
+from crosswalk.sync.projects import INTACCT, SALESFORCE, SYNC, projects_engine
+
+GROUP = SYNC
+PLAN_KEY = AssetKey([SYNC, "plan"])
+PREVIEW_ITEMS = 25
+
+
+def plan_id_of(run_id: str) -> str:
+    """A run's plan: the loads of the run find the plan its plan step stored."""
+    return f"{SYNC}-{run_id}"
+
+
+def disabled_reason() -> str | None:
+    settings = projects_settings()
+    if settings.enabled:
+        return None
+    return f"projects.enabled is false in {config_path()}: no project or task is planned or written"
+
+
+def plan_metadata(plan: SyncPlan) -> dict[str, Any]:
+    counts = plan.counts()
+    by_action: Counter[str] = Counter(
+        f"{item.action.value}_{item.target}" if item.target else item.action.value for item in plan.items
+    )
+    writes = plan.writes()
+    return {
+        "plan_id": plan.plan_id,
+        "mapping_hash": plan.mapping_hash,
+        "creates": sum(1 for item in writes if item.action is Action.CREATE),
+        "updates": sum(1 for item in writes if item.action is Action.UPDATE),
+        "in_sync": counts["in_sync"],
+        "matched": counts["matched"],
+        "conflicts": counts["conflicts"],
+        "refused": sum(1 for item in plan.items if item.action is Action.REFUSED),
+        "review": counts["review"],
+        "flagged": sum(1 for item in plan.items if item.action is Action.FLAG),
+        "by_action": MetadataValue.json(dict(sorted(by_action.items()))),
+        "preview": MetadataValue.md(plan_preview(plan.items)),
+    }
+
+
+def plan_preview(items: list[PlanItem]) -> str:
+    shown = [item for item in items if item.action is not Action.LINK][:PREVIEW_ITEMS]
+    if not shown:
+        return "_nothing to write: both sides agree_"
+
+    def cell(value: Any) -> str:
+        return ("" if value is None else str(value)).replace("|", "\\|").replace("\n", " ")[:80]
+
+    lines = ["| entity | action | target | record | fields | why |", "| --- | --- | --- | --- | --- | --- |"]
+    for item in shown:
+        record = item.target_key or (item.identity[1] if item.identity else item.source_key)
+        changes = ", ".join(f"{name}: {item.before.get(name)!r} → {value!r}" for name, value in item.values.items())
+        changes = changes or ", ".join(f"{name} = {value}" for name, value in item.link_values.items())
+        lines.append(
+            f"| {item.entity} | {item.action.value} | {item.target or ''} | {cell(record)} | {cell(changes)} | "
+            f"{cell(item.reason)} |"
+        )
+    return "\n".join(lines)
+
+
+def build_projects_assets() -> list[AssetsDefinition]:
+    mapping = load_mapping(projects_settings().mapping_path)  # a bad mapping stops the code location, naming it
+    deps = sorted(
+        {AssetKey([system, object_name.lower()]) for entity in mapping.entities.values()
+         for system, object_name in entity.objects.items()},
+        key=lambda key: key.to_user_string(),
+    )  # fmt: skip
+
+    @asset(
+        key=PLAN_KEY,
+        group_name=GROUP,
+        deps=deps,
+        code_version=mapping.content_hash[:16],
+        required_resource_keys={"staging"},
+        description="Map, match and reconcile Intacct projects and tasks with Salesforce into a write plan "
+        "(create / update with field diffs / refused / flagged), stored before anything is written.",
+    )
+    def plan(context: AssetExecutionContext) -> MaterializeResult:
+        reason = disabled_reason()
+        if reason:
+            context.log.info(reason)
+            return MaterializeResult(metadata={"skipped": reason})
+        engine = projects_engine(context.resources.staging.store, projects_settings())
+        sync_plan = engine.plan()
+        sync_plan.plan_id = plan_id_of(context.run_id)
+        engine.save_plan(sync_plan, context.run_id)
+        metadata = plan_metadata(sync_plan)
+        context.log.info(
+            f"projects plan: {metadata['creates']} creates, {metadata['updates']} updates, {metadata['conflicts']} "
+            f"conflicts, {metadata['refused']} refused, {metadata['in_sync']} pairs in sync"
+        )
+        return MaterializeResult(metadata=metadata)
+
+    def build_load(target: str, after: AssetKey) -> AssetsDefinition:
+        @asset(
+            key=AssetKey([SYNC, f"load_{target}"]),
+            group_name=GROUP,
+            deps=[after],
+            required_resource_keys={"staging", target},
+            kinds={target},
+            description=f"Write this run's plan to {target}: batched, each write committed as an intent first.",
+        )
+        def load(context: AssetExecutionContext) -> MaterializeResult:
+            reason = disabled_reason()
+            if reason:
+                context.log.info(reason)
+                return MaterializeResult(metadata={"skipped": reason})
+            store = context.resources.staging.store
+            engine: SyncEngine = projects_engine(store, projects_settings())
+            writer = getattr(context.resources, target).source(store, extract_settings())
+            plan_id = plan_id_of(context.run_id)
+            result = engine.load(plan_id, target, writer, context.run_id, progress=context.log.info)
+            settled = engine.settle(plan_id, context.run_id)
+            context.log.info(
+                f"{target}: {result.created} created, {result.updated} updated, {result.failed} refused, "
+                f"{result.retryable} to retry, {result.api_calls} calls"
+            )
+            return MaterializeResult(
+                metadata={
+                    "created": result.created,
+                    "updated": result.updated,
+                    "failed": result.failed,
+                    "retry_next_run": result.retryable,
+                    "recovered": result.recovered,
+                    "api_calls": result.api_calls,
+                    "links_saved": settled["saved"],
+                    "errors": MetadataValue.json(result.errors[:50]),
+                }
+            )
+
+        return load
+
+    # Salesforce first: Intacct's link fields take the Ids Salesforce's creates return.
+    load_salesforce = build_load(SALESFORCE, PLAN_KEY)
+    load_intacct = build_load(INTACCT, AssetKey([SYNC, f"load_{SALESFORCE}"]))
+    return [plan, load_salesforce, load_intacct]
