@@ -6,15 +6,27 @@ loads of a run execute exactly the plan that run stored.
 """
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from crosswalk.config import config_path, extract_settings, projects_settings
 from crosswalk.sync.engine import SyncEngine, SyncPlan
 from crosswalk.sync.mapping import load_mapping
 from crosswalk.sync.plan import Action, PlanItem
 from crosswalk.sync.projects import INTACCT, SALESFORCE, SYNC, projects_engine
+from crosswalk.sync.validation import SuiteResult, suite_names
 
 GROUP = SYNC
 PLAN_KEY = AssetKey([SYNC, "plan"])
@@ -75,6 +87,36 @@ def plan_preview(items: list[PlanItem]) -> str:
     return "\n".join(lines)
 
 
+def check_name(entity: str, system: str) -> str:
+    return f"{entity}_{system}_expectations"
+
+
+def check_result(suite: SuiteResult) -> AssetCheckResult:
+    """A suite's outcome as an asset check: failing records were quarantined and the rest planned, so a failure
+    warns rather than stops the run."""
+    failed = [o for o in suite.outcomes if not o.success]
+    refused = sorted(suite.refused)[:20]
+    return AssetCheckResult(
+        check_name=check_name(suite.entity, suite.system),
+        passed=suite.success,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{len(suite.refused)} of {suite.evaluated} records refused and quarantined"
+        if failed
+        else f"all {suite.evaluated} records pass",
+        metadata={
+            "records": suite.evaluated,
+            "refused": len(suite.refused),
+            "expectations": MetadataValue.json(
+                [{"expectation": o.expectation, "column": o.column, "success": o.success, "unexpected": o.unexpected}
+                 for o in suite.outcomes]
+            ),
+            "refused_preview": MetadataValue.json(
+                {key: [p.reason for p in suite.refused[key]] for key in refused}
+            ),
+        },
+    )
+
+
 def build_projects_assets() -> list[AssetsDefinition]:
     mapping = load_mapping(projects_settings().mapping_path)  # a bad mapping stops the code location, naming it
     deps = sorted(
@@ -83,20 +125,37 @@ def build_projects_assets() -> list[AssetsDefinition]:
         key=lambda key: key.to_user_string(),
     )  # fmt: skip
 
+    suites = suite_names(mapping)
+
     @asset(
         key=PLAN_KEY,
         group_name=GROUP,
         deps=deps,
+        check_specs=[
+            AssetCheckSpec(
+                name=check_name(entity, system),
+                asset=PLAN_KEY,
+                description=f"Great Expectations suite over the {system} side's mapped {entity} records: required "
+                "fields, unique ids, value maps, ranges, target lengths, ordered dates, references.",
+            )
+            for entity, system in suites
+        ],
         code_version=mapping.content_hash[:16],
         required_resource_keys={"staging"},
         description="Map, match and reconcile Intacct projects and tasks with Salesforce into a write plan "
         "(create / update with field diffs / refused / flagged), stored before anything is written.",
     )
-    def plan(context: AssetExecutionContext) -> MaterializeResult:
+    def plan(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
         reason = disabled_reason()
         if reason:
             context.log.info(reason)
-            return MaterializeResult(metadata={"skipped": reason})
+            yield MaterializeResult(metadata={"skipped": reason})
+            for entity, system in suites:
+                yield AssetCheckResult(
+                    check_name=check_name(entity, system), passed=True, severity=AssetCheckSeverity.WARN,
+                    description="not evaluated: the projects sync is off", metadata={"skipped": reason},
+                )  # fmt: skip
+            return
         engine = projects_engine(context.resources.staging.store, projects_settings())
         sync_plan = engine.plan()
         sync_plan.plan_id = plan_id_of(context.run_id)
@@ -106,7 +165,9 @@ def build_projects_assets() -> list[AssetsDefinition]:
             f"projects plan: {metadata['creates']} creates, {metadata['updates']} updates, {metadata['conflicts']} "
             f"conflicts, {metadata['refused']} refused, {metadata['in_sync']} pairs in sync"
         )
-        return MaterializeResult(metadata=metadata)
+        yield MaterializeResult(metadata=metadata)
+        for suite in sync_plan.validation:
+            yield check_result(suite)
 
     def build_load(target: str, after: AssetKey) -> AssetsDefinition:
         @asset(

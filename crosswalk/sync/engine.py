@@ -24,12 +24,14 @@ from crosswalk.staging.store import StagingStore
 from crosswalk.sync.mapper import MappedRecord, ValueTranslator, map_record
 from crosswalk.sync.mapping import EntityRule, SyncMapping
 from crosswalk.sync.plan import Action, EntityData, EntityPlan, PlanItem, PlanOptions, plan_entity
+from crosswalk.sync.validation import SuiteResult, validate_side
 from crosswalk.sync.values import WireStyle, to_wire
 from crosswalk.sync.writer import RecordWriter, WriteOp, WriteRequest
 
 PENDING = "\x00pending:"  # a reference to a record this plan creates: resolved at load, once it has a key
 LOAD_STAGE = "load"
 MAP_STAGE = "map"
+VALIDATE_STAGE = "validate"
 WRITE_CHUNK = 10_000  # writes whose intents are committed together before they are sent
 
 
@@ -63,6 +65,7 @@ class SyncPlan:
     sync: str
     mapping_hash: str
     entities: dict[str, EntityPlan] = field(default_factory=dict)
+    validation: list[SuiteResult] = field(default_factory=list)
 
     @property
     def items(self) -> list[PlanItem]:
@@ -156,22 +159,42 @@ class SyncEngine:
         plan = SyncPlan(uuid.uuid4().hex, self.mapping.sync, self.mapping.content_hash)
         references = LinkReferences(self.mapping.right)
         translate = ValueTranslator(self.mapping, references)
+        known: dict[str, dict[str, set[str]]] = {}  # entity -> system -> values records refer to it by
         for entity in self.entity_order():
             data = self.entity_data(entity)
+            known[entity.name] = {
+                system: {ref for record in side.values() if (ref := _refer_value(entity, system, record))}
+                for system, side in zip(self.mapping.systems, (data.left, data.right), strict=True)
+            }
+            if entity.sync:
+                plan.validation.extend(self._validate(entity, data, known))
             entity_plan = plan_entity(self.mapping, entity, data, translate, self.options)
             entity_plan.items.extend(outcome.as_item(entity.name) for outcome in entity_plan.pairs.values())
             plan.entities[entity.name] = entity_plan
             self._register(references, entity, data, entity_plan)
         return plan
 
+    def _validate(
+        self, entity: EntityRule, data: EntityData, known: Mapping[str, Mapping[str, set[str]]]
+    ) -> list[SuiteResult]:
+        """Each side's suite; a record that fails it is refused (with the expectation and reason) before planning."""
+        results = []
+        for system, side in zip(self.mapping.systems, (data.left, data.right), strict=True):
+            references = {name: refs[system] for name, refs in known.items() if system in refs}
+            suite = validate_side(self.mapping, entity, system, side.values(), references)
+            for key, problems in suite.refused.items():
+                side[key].problems.extend(problems)
+            results.append(suite)
+        return results
+
     def _register(self, references: LinkReferences, entity: EntityRule, data: EntityData, plan: EntityPlan) -> None:
         """Make the entity's pairs, stored and planned, resolvable for the entities that refer to it."""
         left_system, right_system = self.mapping.systems
 
         def ref(system: str, record: MappedRecord | None, key: str | None) -> str | None:
-            if system in entity.refer_by:
-                return record.identity.get(entity.refer_by[system]) if record is not None else None
-            return key
+            if record is None:
+                return None if system in entity.refer_by else key
+            return _refer_value(entity, system, record)
 
         for link in data.links:
             left = data.left.get(link.left_key or "")
@@ -204,26 +227,33 @@ class SyncEngine:
         for name, entity_plan in plan.entities.items():
             if self.mapping.entities[name].sync:
                 self.plans.record_reviews(name, run_id, entity_plan.reviews)
-            by_stream: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+            by_stream: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
             for record, problem in entity_plan.problems:
-                by_stream[(record.system, record.object)].append({
-                    "record_key": record.key, "rule": problem.rule, "reason": f"{name}.{problem.field}: "
-                    f"{problem.reason}", "payload": None,
-                })  # fmt: skip
-            for (system, object_name), entries in by_stream.items():
-                self.store.quarantine(system, object_name, MAP_STAGE, entries, run_id)
+                entries = by_stream[(record.system, record.object, problem.stage)]
+                entry = entries.setdefault(record.key, {"record_key": record.key, "rule": problem.rule,
+                                                        "reason": f"{name}: {problem.reason}", "payload": None})
+                if problem.reason not in entry["reason"]:  # one row per record and stage, every reason in it
+                    entry["reason"] += f"; {problem.reason}"
+            for (system, object_name, stage), entries_by_key in by_stream.items():
+                self.store.quarantine(system, object_name, stage, list(entries_by_key.values()), run_id)
         self._release_mapped(plan)
 
     def _release_mapped(self, plan: SyncPlan) -> None:
-        """A record quarantined by the mapping that maps now leaves the quarantine (it is retried when it changes)."""
-        refused = {(r.system, r.object, r.key) for p in plan.entities.values() for r, _ in p.problems}
+        """A record quarantined by the mapping or validation that passes now leaves the quarantine (a record is
+        planned again whenever it is read, so a fixed one syncs on the run that sees the fix)."""
+        refused = {
+            (record.system, record.object, record.key, problem.stage)
+            for entity_plan in plan.entities.values()
+            for record, problem in entity_plan.problems
+        }
         for name in plan.entities:
             entity = self.mapping.entities[name]
             for system in self.mapping.systems:
                 object_name = entity.objects[system]
-                open_keys = self.store.open_quarantine_keys(system, object_name, MAP_STAGE)
-                fixed = [key for key in open_keys if (system, object_name, key) not in refused]
-                self.store.resolve_quarantine(system, object_name, MAP_STAGE, fixed)
+                for stage in (MAP_STAGE, VALIDATE_STAGE):
+                    open_keys = self.store.open_quarantine_keys(system, object_name, stage)
+                    fixed = [key for key in open_keys if (system, object_name, key, stage) not in refused]
+                    self.store.resolve_quarantine(system, object_name, stage, fixed)
 
     # ---- load --------------------------------------------------------------------------------------------
 
@@ -417,6 +447,13 @@ class SyncEngine:
 
 class _Unresolved(Exception):
     """A write that depends on a record this plan was to create, which was not created."""
+
+
+def _refer_value(entity: EntityRule, system: str, record: MappedRecord) -> str | None:
+    """The value other records use to refer to this one: its refer_by field, else its key."""
+    if system in entity.refer_by:
+        return record.identity.get(entity.refer_by[system])
+    return record.key
 
 
 def _marker(plan_id: str, seq: int) -> str:

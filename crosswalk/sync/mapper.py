@@ -23,8 +23,9 @@ class FieldProblem:
 
     field: str  # canonical field name
     api_field: str
-    rule: str  # "type" | "value_map"
+    rule: str  # "type" | "value_map" (map), or the Great Expectations expectation that failed (validate)
     reason: str
+    stage: str = "map"
 
 
 @dataclass
@@ -114,7 +115,7 @@ class ValueTranslator:
                 raise Untranslatable(f"{value!r} is not in the value map")
             value = canonical(rule.type, table[text])
         length = rule.max_length.get(target)
-        if length is not None and isinstance(value, str):
+        if length is not None and rule.truncate and isinstance(value, str):
             value = truncate(value, length)
         return value
 

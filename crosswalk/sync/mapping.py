@@ -46,7 +46,10 @@ class FieldRule:
     direction: str  # "both", or "<source>_to_<target>"
     values: dict[str, str]  # left value -> right value; canonical values are the left side's
     defaults: dict[str, Any]  # target system -> value written when the source has none
-    max_length: dict[str, int]  # target system -> characters the target field holds
+    max_length: dict[str, int]  # target system -> characters the target field holds (longer values are refused...)
+    truncate: bool  # ...unless the field is cut to that length instead
+    required: bool  # a record without a value is refused
+    range: tuple[float, float] | None  # a number outside it is refused
     reference: str | None  # entity whose links resolve this field's values
     owner: str | None  # system whose value wins a conflict on this field
     line: int
@@ -72,6 +75,7 @@ class EntityRule:
     refer_by: dict[str, str]  # system -> the field other records use to refer to this one (absent: the key)
     match_on: tuple[str, ...]  # canonical field names matching unlinked pairs (a natural key)
     fields: tuple[FieldRule, ...]
+    ordered: tuple[tuple[str, str], ...]  # field pairs whose first value may not come after the second (begin, end)
     create_defaults: dict[str, dict[str, Any]]  # system -> API field -> value set when Crosswalk creates a record
     sync: bool  # False: links only (an entity other fields refer to, not written by this sync)
     line: int
@@ -134,8 +138,10 @@ def load_mapping(path: Path, fields_of: FieldCatalog = catalog_fields) -> SyncMa
 
 
 _TOP_KEYS = ("version", "sync", "systems", "entities")
-_ENTITY_KEYS = ("objects", "link_fields", "refer_by", "match_on", "sync", "fields", "create_defaults")
-_FIELD_KEYS = ("type", "direction", "values", "default", "max_length", "reference", "owner")
+_ENTITY_KEYS = ("objects", "link_fields", "refer_by", "match_on", "sync", "fields", "create_defaults", "ordered")
+_FIELD_KEYS = (
+    "type", "direction", "values", "default", "max_length", "truncate", "required", "range", "reference", "owner",
+)  # fmt: skip
 
 
 @dataclass
@@ -269,6 +275,15 @@ class _Parser:
         for index, item in enumerate(match_on):
             if item not in names:
                 raise self.fail((*at, "match_on", str(index)), f"{item!r} is not a field of {name}")
+        ordered_section = section.get("ordered") or []
+        if not isinstance(ordered_section, list):
+            raise self.fail((*at, "ordered"), "must be a list of [earlier, later] field pairs")
+        ordered: list[tuple[str, str]] = []
+        for index, pair in enumerate(ordered_section):
+            where = (*at, "ordered", str(index))
+            if not (isinstance(pair, list) and len(pair) == 2 and all(item in names for item in pair)):
+                raise self.fail(where, f"must be a pair of fields of {name}, e.g. [begin_date, end_date], got {pair!r}")
+            ordered.append((pair[0], pair[1]))
         return EntityRule(
             name=name,
             objects=objects,
@@ -278,6 +293,7 @@ class _Parser:
             match_on=tuple(match_on),
             fields=rules,
             create_defaults=create_defaults,
+            ordered=tuple(ordered),
             sync=sync_flag,
             line=self.doc.line(at) or 0,
         )
@@ -319,6 +335,22 @@ class _Parser:
                 raise self.fail((*at, "max_length", system), f"must be a positive whole number, got {length!r}")
             if field_type is not FieldType.TEXT:
                 raise self.fail((*at, "max_length"), f"applies to text fields only, this one is {field_type.value}")
+        flags = {}
+        for flag in ("truncate", "required"):
+            flags[flag] = section.get(flag, False)
+            if not isinstance(flags[flag], bool):
+                raise self.fail((*at, flag), f"must be true or false, got {flags[flag]!r}")
+        if flags["truncate"] and not max_length:
+            raise self.fail((*at, "truncate"), "cuts text to max_length: give max_length for the target too")
+        bounds = section.get("range")
+        if bounds is not None:
+            numbers = isinstance(bounds, list) and len(bounds) == 2 and all(
+                isinstance(b, int | float) and not isinstance(b, bool) for b in bounds
+            )
+            if not numbers or bounds[0] > bounds[1]:
+                raise self.fail((*at, "range"), f"must be [lowest, highest], got {bounds!r}")
+            if field_type not in (FieldType.DECIMAL, FieldType.INTEGER):
+                raise self.fail((*at, "range"), f"applies to numbers only, this field is {field_type.value}")
         reference = section.get("reference")
         if reference is not None and not isinstance(reference, str):
             raise self.fail((*at, "reference"), f"must name an entity, got {_kind(reference)}")
@@ -332,6 +364,9 @@ class _Parser:
             values=values,
             defaults=defaults,
             max_length=max_length,
+            truncate=flags["truncate"],
+            required=flags["required"],
+            range=(float(bounds[0]), float(bounds[1])) if bounds is not None else None,
             reference=reference,
             owner=owner,
             line=self.doc.line(at) or 0,
