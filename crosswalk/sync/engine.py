@@ -258,12 +258,16 @@ class SyncEngine:
     # ---- load --------------------------------------------------------------------------------------------
 
     def recover(self, target: str, writer: RecordWriter) -> int:
-        """Close the open intents of an interrupted run: a create whose record the target has is done."""
+        """Close the open intents of an interrupted run: a create whose record the target has is done. An update has
+        nothing to look up (its record exists either way): whether it landed is what the next extract reads, and
+        the plan made from that writes it again if it did not."""
         recovered = 0
         outcomes: list[Outcome] = []
         by_lookup: dict[tuple[str, str], list[Intent]] = defaultdict(list)
         for intent in self.intents.open_intents(target):
-            if intent.lookup_field and intent.lookup_value:
+            if intent.operation == WriteOp.UPDATE.value:
+                outcomes.append(Outcome(intent.marker, FAILED, error="interrupted update; planned again if not landed"))
+            elif intent.lookup_field and intent.lookup_value:
                 by_lookup[(intent.target_object, intent.lookup_field)].append(intent)
             else:
                 outcomes.append(Outcome(intent.marker, FAILED, error="interrupted before its outcome was recorded"))
