@@ -41,10 +41,15 @@ def job_env(sandbox: Sandbox, database_url: str, dagster_home: Path, *, projects
     dagster_home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **sandbox.env, "CROSSWALK_DATABASE_URL": database_url, "DAGSTER_HOME": str(dagster_home)}
     if not projects_sync:
-        settings = dagster_home / "extract-only.yaml"
-        settings.write_text("projects:\n  enabled: false\n")
-        env["CROSSWALK_CONFIG"] = str(settings)
+        env["CROSSWALK_CONFIG"] = str(extract_only_settings(dagster_home))
     return env
+
+
+def extract_only_settings(directory: Path) -> Path:
+    """A settings file that switches the projects sync off: runs read the systems and write to none."""
+    settings = directory / "extract-only.yaml"
+    settings.write_text("projects:\n  enabled: false\n")
+    return settings
 
 
 def dagster_command(job: str) -> list[str]:
