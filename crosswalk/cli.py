@@ -124,17 +124,38 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _sync_rows(url: str) -> list[dict[str, Any]]:
+    """Per sync: its latest plan (when, counts) and what its writes came to, with the open quarantine."""
+    from crosswalk.staging.plans import PlanStore
+
+    rows = []
+    with _existing_store(url) as store:
+        open_quarantine = sum(1 for row in store.quarantined() if row["resolved_at"] is None)
+        for sync in ("projects",):
+            latest = PlanStore(store, sync).latest()
+            rows.append({
+                "sync": sync,
+                "last_plan_at": _iso(latest["created_at"]) if latest else None,
+                "last_run_id": latest["run_id"] if latest else None,
+                "planned": latest["counts"] if latest else None,
+                "written": latest["writes"] if latest else None,
+                "open_quarantine": open_quarantine,
+            })  # fmt: skip
+    return rows
+
+
 def _status(args: argparse.Namespace) -> int:
     from crosswalk.staging import StoreUnavailable
 
     url = database_url_from_env()
     try:
         rows = _status_rows(url)
+        syncs = _sync_rows(url)
     except StoreUnavailable as exc:
         print(f"crosswalk status: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"database": redact_url(url), "streams": rows}, indent=2))
+        print(json.dumps({"database": redact_url(url), "streams": rows, "syncs": syncs}, indent=2, default=str))
         return 0
     print(f"staging: {redact_url(url)}")
     header = f"{'system':<11} {'object':<22} {'rows':>9} {'deleted':>8}  {'watermark':<30} last run"
@@ -154,6 +175,21 @@ def _status(args: argparse.Namespace) -> int:
             f"{row['system']:<11} {row['object']:<22} {row['rows']:>9} {row['deleted']:>8}  "
             f"{(row['watermark'] or '-'):<30} {run_text}"
         )
+    for sync in syncs:
+        if sync["planned"] is None:
+            print(f"\nsync {sync['sync']}: never planned")
+            continue
+        planned = sync["planned"]
+        print(
+            f"\nsync {sync['sync']}: last plan {sync['last_plan_at']} (run {sync['last_run_id']}): "
+            f"{planned.get('creates', 0)} creates, {planned.get('updates', 0)} updates, "
+            f"{planned.get('conflicts', 0)} conflicts, {planned.get('refused', 0)} refused, "
+            f"{planned.get('in_sync', 0)} pairs in sync"
+        )
+        for target, outcomes in sorted(sync["written"].items()):
+            done = ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in sorted(outcomes.items()))
+            print(f"  written to {target}: {done}")
+        print(f"  open quarantine: {sync['open_quarantine']} (crosswalk quarantine lists them)")
     return 0
 
 

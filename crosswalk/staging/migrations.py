@@ -82,6 +82,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             _create_tables(schema.plan_items, schema.write_intents, schema.sync_conflicts, schema.match_reviews),
         ),
     ),
+    Migration(4, "sync plan headers: when, mapping, counts", _create_tables(schema.sync_plans)),
 )
 
 

@@ -4,7 +4,7 @@ decide (match_reviews). A plan is stored whole before anything is written, so th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +30,14 @@ class PlanStore:
         self.store = store
         self.sync = sync
 
-    def save(self, plan_id: str, items: Sequence[PlanItem]) -> int:
+    def save(
+        self, plan_id: str, items: Sequence[PlanItem], *, run_id: str | None = None, mapping_hash: str = "",
+        counts: Mapping[str, int] | None = None,
+    ) -> int:  # fmt: skip
+        self.store.bulk_insert(schema.sync_plans, [{
+            "plan_id": plan_id, "sync": self.sync, "run_id": run_id, "mapping_hash": mapping_hash,
+            "counts": json.dumps(dict(counts or {}), sort_keys=True), "created_at": datetime.now(UTC),
+        }])  # fmt: skip
         rows = [
             {
                 "plan_id": plan_id,
@@ -51,6 +58,25 @@ class PlanStore:
         for start in range(0, len(rows), _CHUNK):
             self.store.bulk_insert(schema.plan_items, rows[start : start + _CHUNK])
         return len(rows)
+
+    def latest(self) -> dict[str, Any] | None:
+        """The sync's latest stored plan, its counts, and the outcomes of its writes by target and operation."""
+        plans, intents = schema.sync_plans, schema.write_intents
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(plans).where(plans.c.sync == self.sync).order_by(plans.c.created_at.desc()).limit(1)
+            ).mappings().first()
+            if row is None:
+                return None
+            outcomes = conn.execute(
+                sa.select(intents.c.target_system, intents.c.operation, intents.c.state, sa.func.count())
+                .where(intents.c.plan_id == row["plan_id"], intents.c.operation != "link")
+                .group_by(intents.c.target_system, intents.c.operation, intents.c.state)
+            ).all()
+        writes: dict[str, dict[str, int]] = {}
+        for target, operation, state, count in outcomes:
+            writes.setdefault(target, {})[f"{operation}_{state}"] = int(count)
+        return {**row, "counts": json.loads(row["counts"]), "writes": writes}
 
     def items(self, plan_id: str) -> Iterator[StoredItem]:
         table = schema.plan_items

@@ -84,6 +84,19 @@ id_crosswalk = sa.Table(
     sa.UniqueConstraint("entity", "right_system", "right_key", name="uq_id_crosswalk_right"),
 )
 
+# A sync run's plan: when, from which mapping, and its counts (the items are in plan_items).
+sync_plans = sa.Table(
+    "sync_plans",
+    metadata,
+    sa.Column("plan_id", sa.String(64), primary_key=True),
+    sa.Column("sync", sa.String(32), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("mapping_hash", sa.String(64), nullable=False),
+    sa.Column("counts", sa.Text, nullable=False),  # JSON {name: count}
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_sync_plans_sync", sync_plans.c.sync, sync_plans.c.created_at)
+
 # The write plan of a sync run: one row per planned action (create, update, link, skip, refused, review, flag), in
 # execution order. A dry run shows it; a real run executes exactly its own rows.
 plan_items = sa.Table(

@@ -219,7 +219,14 @@ class SyncEngine:
     def save_plan(self, plan: SyncPlan, run_id: str | None) -> None:
         """Store the plan, its conflicts, the review lists and the records the mapping refused."""
         items = plan.items
-        self.plans.save(plan.plan_id, items)
+        counts = plan.counts()
+        counts.update({
+            "creates": sum(1 for i in items if i.action is Action.CREATE),
+            "updates": sum(1 for i in items if i.action is Action.UPDATE and i.target is not None),
+            "refused": sum(1 for i in items if i.action is Action.REFUSED),
+            "flagged": sum(1 for i in items if i.action is Action.FLAG),
+        })  # fmt: skip
+        self.plans.save(plan.plan_id, items, run_id=run_id, mapping_hash=plan.mapping_hash, counts=counts)
         pairs = {
             i.pair: (i.link["left_key"], i.link["right_key"]) for i in items if i.action is Action.LINK and i.link
         }

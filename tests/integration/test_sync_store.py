@@ -78,7 +78,7 @@ def test_a_store_made_before_the_sync_tables_is_upgraded(database_url: str) -> N
     store.migrate()
     # Back to version 2: the link table as it was, without the sync tables.
     with store.engine.begin() as conn:
-        for table in ("plan_items", "write_intents", "sync_conflicts", "match_reviews", "id_crosswalk"):
+        for table in ("sync_plans", "plan_items", "write_intents", "sync_conflicts", "match_reviews", "id_crosswalk"):
             conn.execute(sa.text(f"DROP TABLE {table}"))
         conn.execute(sa.text(
             "CREATE TABLE id_crosswalk (id INTEGER PRIMARY KEY, entity VARCHAR(64) NOT NULL, left_system VARCHAR(32) "
@@ -92,3 +92,19 @@ def test_a_store_made_before_the_sync_tables_is_upgraded(database_url: str) -> N
         live = {column["name"] for column in inspector.get_columns(table.name)}
         assert live == {column.name for column in table.columns}, table.name
     store.dispose()
+
+
+def test_the_latest_plan_and_its_write_outcomes_are_summed_up(store: StagingStore) -> None:
+    stage(store, "intacct", "PROJECT", [intacct_project(SFDC_PROJECT_ID="")], "RECORDNO")
+    engine = projects_engine(store, projects_settings())
+    plan = engine.plan()
+    engine.save_plan(plan, "run-9")
+    [create] = [item for item in plan.items if item.action is Action.CREATE]
+    seq = plan.items.index(create)
+    engine.intents.open([Intent("m", plan.plan_id, seq, "salesforce", "ia_crm__Project__c", "upsert", None, None)],
+                        "run-9")  # fmt: skip
+    engine.intents.close([Outcome("m", DONE, result_key="a0B1")])
+    latest = engine.plans.latest()
+    assert latest is not None and latest["plan_id"] == plan.plan_id and latest["run_id"] == "run-9"
+    assert latest["counts"]["creates"] == 1
+    assert latest["writes"] == {"salesforce": {"upsert_done": 1}}
