@@ -95,6 +95,8 @@ def test_a_store_made_before_the_sync_tables_is_upgraded(database_url: str) -> N
 
 
 def test_the_latest_plan_and_its_write_outcomes_are_summed_up(store: StagingStore) -> None:
+    stage(store, "intacct", "CUSTOMER", [{"RECORDNO": "1", "CUSTOMERID": "C-1", "NAME": "Acme"}], "RECORDNO")
+    stage(store, "salesforce", "Account", [{"Id": "001A", "Name": "Acme", "ia_crm__IntacctID__c": "C-1"}], "Id")
     stage(store, "intacct", "PROJECT", [intacct_project(SFDC_PROJECT_ID="")], "RECORDNO")
     engine = projects_engine(store, projects_settings())
     plan = engine.plan()
