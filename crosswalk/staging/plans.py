@@ -76,7 +76,10 @@ class PlanStore:
         writes: dict[str, dict[str, int]] = {}
         for target, operation, state, count in outcomes:
             writes.setdefault(target, {})[f"{operation}_{state}"] = int(count)
-        return {**row, "counts": json.loads(row["counts"]), "writes": writes}
+        created = row["created_at"]
+        if created is not None and created.tzinfo is None:  # SQLite gives back naive UTC times
+            created = created.replace(tzinfo=UTC)
+        return {**row, "created_at": created, "counts": json.loads(row["counts"]), "writes": writes}
 
     def items(self, plan_id: str) -> Iterator[StoredItem]:
         table = schema.plan_items
