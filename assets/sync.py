@@ -166,8 +166,15 @@ def build_projects_assets() -> list[AssetsDefinition]:
             f"conflicts, {metadata['refused']} refused, {metadata['in_sync']} pairs in sync"
         )
         yield MaterializeResult(metadata=metadata)
+        evaluated = {(suite.entity, suite.system) for suite in sync_plan.validation}
         for suite in sync_plan.validation:
             yield check_result(suite)
+        for entity, system in suites:
+            if (entity, system) not in evaluated:  # an entity this company's settings leave out (SPEC A8)
+                yield AssetCheckResult(
+                    check_name=check_name(entity, system), passed=True, severity=AssetCheckSeverity.WARN,
+                    description=f"not evaluated: {entity} is not synced with these settings",
+                )  # fmt: skip
 
     def build_load(target: str, after: AssetKey) -> AssetsDefinition:
         @asset(

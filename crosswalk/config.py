@@ -216,6 +216,7 @@ class ProjectsSettings:
     enabled: bool
     mapping_path: Path
     create_project_at_top_level: bool
+    projects_subscribed: bool
     conflict_policy: str
     on_delete: str
 
@@ -262,6 +263,7 @@ def projects_settings(config: Config | None = None) -> ProjectsSettings:
         enabled=_flag(config, ("projects", "enabled")),
         mapping_path=_path(config, ("projects", "mapping")),
         create_project_at_top_level=_flag(config, ("projects", "create_project_at_top_level")),
+        projects_subscribed=_flag(config, ("projects", "projects_subscribed")),
         conflict_policy=_choice(config, ("conflict_policy",), CONFLICT_POLICIES),
         on_delete=_choice(config, ("on_delete",), ON_DELETE),
     )

@@ -16,6 +16,10 @@ from crosswalk.sync.reconcile import policy_from_setting
 SYNC = "projects"
 INTACCT = "intacct"
 SALESFORCE = "salesforce"
+# What Intacct's Projects application adds (SPEC A8): tasks, and the progress it computes from tasks and time.
+SUBSCRIPTION_ENTITIES = ("task",)
+SUBSCRIPTION_FIELDS = frozenset({"PERCENTCOMPLETE", "OBSPERCENTCOMPLETE", "ESTQTY", "ACTUALQTY", "APPROVEDQTY",
+                                 "REMAININGQTY", "BUDGETQTY"})  # fmt: skip
 
 
 def new_intacct_id(salesforce_key: str) -> str:
@@ -47,4 +51,16 @@ def projects_engine(store: StagingStore, settings: ProjectsSettings) -> SyncEngi
         scope_of=scope_of,
         create_values_of=create_values_of,
     )
-    return SyncEngine(store, mapping, options, upsert_targets={SALESFORCE})
+    skip_entities: tuple[str, ...] = ()
+    skip_fields: list[tuple[str, str]] = []
+    if not settings.projects_subscribed:
+        skip_entities = SUBSCRIPTION_ENTITIES
+        skip_fields = [
+            (entity.name, rule.name)
+            for entity in mapping.entities.values()
+            for rule in entity.fields
+            if rule.fields.get(INTACCT) in SUBSCRIPTION_FIELDS
+        ]
+    return SyncEngine(
+        store, mapping, options, upsert_targets={SALESFORCE}, skip_entities=skip_entities, skip_fields=skip_fields
+    )

@@ -3,6 +3,7 @@ from staged records; and the upgrade of a store made before these tables existed
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -110,3 +111,20 @@ def test_the_latest_plan_and_its_write_outcomes_are_summed_up(store: StagingStor
     assert latest is not None and latest["plan_id"] == plan.plan_id and latest["run_id"] == "run-9"
     assert latest["counts"]["creates"] == 1
     assert latest["writes"] == {"salesforce": {"upsert_done": 1}}
+
+
+def test_without_the_projects_subscription_projects_sync_as_a_dimension_only(store: StagingStore) -> None:
+    stage(store, "intacct", "CUSTOMER", [{"RECORDNO": "1", "CUSTOMERID": "C-1", "NAME": "Acme"}], "RECORDNO")
+    stage(store, "salesforce", "Account", [{"Id": "001A", "Name": "Acme", "ia_crm__IntacctID__c": "C-1"}], "Id")
+    stage(store, "intacct", "PROJECT", [intacct_project(SFDC_PROJECT_ID="")], "RECORDNO")
+    stage(store, "intacct", "TASK", [{"RECORDNO": "1", "TASKID": "T-1", "NAME": "Design", "PROJECTID": "PRJ-1"}],
+          "RECORDNO")  # fmt: skip
+    settings = replace(projects_settings(), projects_subscribed=False)
+    plan = projects_engine(store, settings).plan()
+    assert "task" not in plan.entities
+    [create] = [item for item in plan.items if item.action is Action.CREATE]
+    assert create.entity == "project" and create.values["name"] == "Launch"
+    assert not {"percent_complete", "estimated_duration", "actual_duration", "remaining_duration"} & set(create.values)
+    full = projects_engine(store, projects_settings()).plan()
+    assert "percent_complete" in next(i for i in full.items if i.action is Action.CREATE).values
+    assert any(item.entity == "task" and item.action is Action.CREATE for item in full.items)
