@@ -314,13 +314,13 @@ class SyncEngine:
         result.api_calls = writer.meter.calls - calls_before
         return result
 
-    def _created_keys(self, stored: Sequence[Any], done: Mapping[int, Outcome]) -> dict[str, str]:
-        """Pair -> the key its create returned, for link-backs and pending references."""
-        keys: dict[str, str] = {}
+    def _created_keys(self, stored: Sequence[Any], done: Mapping[int, Outcome]) -> dict[tuple[str, str], str]:
+        """(pair, target) -> the key the pair's create in that target returned, for link-backs and references."""
+        keys: dict[tuple[str, str], str] = {}
         for s in stored:
             outcome = done.get(s.seq)
             if s.item["action"] == Action.CREATE.value and outcome and outcome.state == DONE and outcome.result_key:
-                keys[s.item["pair"]] = outcome.result_key
+                keys[(s.item["pair"], s.item["target"])] = outcome.result_key
         return keys
 
     def _write_chunk(
@@ -330,7 +330,7 @@ class SyncEngine:
         target: str,
         writer: RecordWriter,
         chunk: Sequence[Any],
-        created_keys: dict[str, str],
+        created_keys: dict[tuple[str, str], str],
         result: LoadResult,
     ) -> None:
         requests: list[WriteRequest] = []
@@ -359,7 +359,7 @@ class SyncEngine:
             if write.ok:
                 outcomes.append(Outcome(write.request.marker, DONE, result_key=write.key))
                 if item["action"] == Action.CREATE.value and write.key:
-                    created_keys[item["pair"]] = write.key
+                    created_keys[(item["pair"], target)] = write.key
                     result.created += 1
                 else:
                     result.updated += 1
@@ -382,18 +382,20 @@ class SyncEngine:
             system, object_name = stream.split("\x00")
             self.store.quarantine(system, object_name, LOAD_STAGE, entries, run_id)
 
-    def _request(self, item: Mapping[str, Any], target: str, marker: str, created: Mapping[str, str]) -> WriteRequest:
+    def _request(
+        self, item: Mapping[str, Any], target: str, marker: str, created: Mapping[tuple[str, str], str]
+    ) -> WriteRequest:
         entity = self.mapping.entities[item["entity"]]
         style = WireStyle.INTACCT if target == "intacct" else WireStyle.JSON
         fields: dict[str, Any] = dict(item["fixed_values"])
         for name, value in item["values"].items():
             rule = entity.field(name)
             if isinstance(value, str) and value.startswith(PENDING):
-                value = self._resolve_pending(value, created)
+                value = self._resolve_pending(value, target, created)
             fields[rule.fields[target]] = to_wire(rule.type, value, style)
         fields.update(item["link_values"])
         if item["link_from_result"]:
-            key = created.get(item["pair"])
+            key = created.get((item["pair"], self.mapping.other(target)))
             if key is None:
                 raise _Unresolved("the record it links to was not created")
             fields[item["link_from_result"]] = key
@@ -405,11 +407,12 @@ class SyncEngine:
         op = WriteOp.UPSERT if by_external_id and identity[0] == link.field else WriteOp.CREATE
         return WriteRequest(op, item["target_object"], fields, marker, external_id=identity, scope=item["scope"])
 
-    def _resolve_pending(self, value: str, created: Mapping[str, str]) -> str:
+    def _resolve_pending(self, value: str, target: str, created: Mapping[tuple[str, str], str]) -> str:
+        """A reference to a record this plan creates in the same target: its key, once the create returned it."""
         pair = value[len(PENDING) :]
-        if pair not in created:
+        if (pair, target) not in created:
             raise _Unresolved(f"the record it refers to ({pair}) was not created")
-        return created[pair]
+        return created[(pair, target)]
 
     # ---- settle ------------------------------------------------------------------------------------------
 
@@ -435,10 +438,8 @@ class SyncEngine:
                 counts["waiting"] += 1
                 continue
             all_ok = all(done[seq].state == DONE for seq in seqs)
-            left_key, right_key = link["left_key"], link["right_key"]
-            if pair in created:
-                left_key = left_key or created[pair]
-                right_key = right_key or created[pair]
+            left_key = link["left_key"] or created.get((pair, self.mapping.left))
+            right_key = link["right_key"] or created.get((pair, self.mapping.right))
             settled.append(s.seq)
             if left_key is None or right_key is None:
                 counts["not_created"] += 1
