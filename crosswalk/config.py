@@ -217,6 +217,8 @@ class ProjectsSettings:
     mapping_path: Path
     create_project_at_top_level: bool
     projects_subscribed: bool
+    opportunity_checkbox: str | None  # an Opportunity checkbox that asks for a project ("" in the file: none)
+    opportunity_stages: tuple[str, ...]  # stages that ask for one
     conflict_policy: str
     on_delete: str
 
@@ -257,6 +259,13 @@ def _path(config: Config, keys: Keys) -> Path:
     return base / path
 
 
+def _texts(config: Config, keys: Keys) -> tuple[str, ...]:
+    value = config.get(keys)
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"{config.where(keys)}{_dotted(keys)} must be a list of names, got {value!r}")
+    return tuple(value)
+
+
 def projects_settings(config: Config | None = None) -> ProjectsSettings:
     config = config if config is not None else read_config()
     return ProjectsSettings(
@@ -264,6 +273,8 @@ def projects_settings(config: Config | None = None) -> ProjectsSettings:
         mapping_path=_path(config, ("projects", "mapping")),
         create_project_at_top_level=_flag(config, ("projects", "create_project_at_top_level")),
         projects_subscribed=_flag(config, ("projects", "projects_subscribed")),
+        opportunity_checkbox=config.get(("projects", "opportunity_rule", "checkbox")) or None,
+        opportunity_stages=_texts(config, ("projects", "opportunity_rule", "stages")),
         conflict_policy=_choice(config, ("conflict_policy",), CONFLICT_POLICIES),
         on_delete=_choice(config, ("on_delete",), ON_DELETE),
     )

@@ -130,6 +130,7 @@ STREAMS: tuple[StreamSpec, ...] = (
             "IsWon",
             "OwnerId",
             "ia_crm__Intacct_Transaction__c",
+            "ia_crm__Create_Project__c",  # ours: the opportunity asks for a project (SPEC A5)
         ),
     ),
     _salesforce(

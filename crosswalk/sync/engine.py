@@ -24,6 +24,7 @@ from crosswalk.staging.store import StagingStore
 from crosswalk.sync.mapper import MappedRecord, ValueTranslator, map_record
 from crosswalk.sync.mapping import EntityRule, SyncMapping
 from crosswalk.sync.plan import Action, EntityData, EntityPlan, PlanItem, PlanOptions, plan_entity
+from crosswalk.sync.reconcile import Translate
 from crosswalk.sync.validation import SuiteResult, validate_side
 from crosswalk.sync.values import WireStyle, to_wire
 from crosswalk.sync.writer import RecordWriter, WriteOp, WriteRequest
@@ -38,6 +39,10 @@ WRITE_CHUNK = 10_000  # writes whose intents are committed together before they 
 def pending_reference(pair: str) -> str:
     """Stands for the key that the create of `pair` returns, until the load knows it."""
     return f"{PENDING}{pair}"
+
+
+# (engine, entity, its data, its plan so far, translate) -> adds items and pairs to the entity's plan.
+PlanExtension = Callable[["SyncEngine", EntityRule, EntityData, EntityPlan, Translate], None]
 
 
 class LinkReferences:
@@ -103,6 +108,7 @@ class SyncEngine:
         skip_fields: Iterable[tuple[str, str]] = (),
         skip_entities: Iterable[str] = (),
         upsert_targets: Iterable[str] = (),
+        extend_plan: PlanExtension | None = None,
     ) -> None:
         self.store = store
         self.mapping = mapping
@@ -113,6 +119,7 @@ class SyncEngine:
         self.skip_fields = set(skip_fields)
         self.skip_entities = set(skip_entities)
         self.upsert_targets = set(upsert_targets)  # systems whose clients upsert by an external id
+        self.extend_plan = extend_plan  # a sync's own planning after each entity (projects: from opportunities)
 
     # ---- plan --------------------------------------------------------------------------------------------
 
@@ -169,6 +176,8 @@ class SyncEngine:
             if entity.sync:
                 plan.validation.extend(self._validate(entity, data, known))
             entity_plan = plan_entity(self.mapping, entity, data, translate, self.options)
+            if self.extend_plan is not None:
+                self.extend_plan(self, entity, data, entity_plan, translate)
             entity_plan.items.extend(outcome.as_item(entity.name) for outcome in entity_plan.pairs.values())
             plan.entities[entity.name] = entity_plan
             self._register(references, entity, data, entity_plan)

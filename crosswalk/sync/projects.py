@@ -3,15 +3,16 @@ the engine's mapping, settings and the choices that are this sync's own."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from crosswalk.config import ProjectsSettings
 from crosswalk.staging import StagingStore
-from crosswalk.sync.engine import SyncEngine
+from crosswalk.sync.engine import PlanExtension, SyncEngine
 from crosswalk.sync.mapper import MappedRecord
 from crosswalk.sync.mapping import EntityRule, load_mapping
-from crosswalk.sync.plan import OnDelete, PlanOptions
-from crosswalk.sync.reconcile import policy_from_setting
+from crosswalk.sync.plan import Action, EntityData, EntityPlan, OnDelete, PairOutcome, PlanItem, PlanOptions
+from crosswalk.sync.reconcile import Translate, Untranslatable, policy_from_setting
 
 SYNC = "projects"
 INTACCT = "intacct"
@@ -62,5 +63,63 @@ def projects_engine(store: StagingStore, settings: ProjectsSettings) -> SyncEngi
             if rule.fields.get(INTACCT) in SUBSCRIPTION_FIELDS
         ]
     return SyncEngine(
-        store, mapping, options, upsert_targets={SALESFORCE}, skip_entities=skip_entities, skip_fields=skip_fields
-    )
+        store, mapping, options, upsert_targets={SALESFORCE}, skip_entities=skip_entities, skip_fields=skip_fields,
+        extend_plan=opportunity_projects(settings),
+    )  # fmt: skip
+
+
+def _asks_for_project(settings: ProjectsSettings, opportunity: Mapping[str, Any]) -> bool:
+    if settings.opportunity_checkbox and opportunity.get(settings.opportunity_checkbox) in (True, "true"):
+        return True
+    return opportunity.get("StageName") in settings.opportunity_stages
+
+
+def opportunity_projects(settings: ProjectsSettings) -> PlanExtension:
+    """SPEC A5: each opportunity that asks for a project and has none gets one, in Intacct (SFDCKEY = the opportunity,
+    PROJECTID = its Id, chosen before any call) and in Salesforce (linked to the opportunity, upserted by that
+    PROJECTID), linked to each other. An opportunity some project already names is not asked again, so asking twice,
+    or a crash and a retry, makes one project."""
+
+    def extend(
+        engine: SyncEngine, entity: EntityRule, data: EntityData, plan: EntityPlan, translate: Translate
+    ) -> None:
+        if entity.name != "project" or not entity.sync:
+            return
+        taken = {record.values.get("opportunity") for side in (data.left, data.right) for record in side.values()}
+        taken |= {item.values.get("opportunity") for item in plan.items if item.action is Action.CREATE}
+        customer, opportunity_field = entity.field("customer"), entity.field("opportunity")
+        for key, payload, deleted, _digest in engine.store.iter_staged_records(SALESFORCE, "Opportunity"):
+            if deleted or key in taken or not _asks_for_project(settings, payload):
+                continue
+            pair = f"new:project:opportunity:{key}"
+            project_id = new_intacct_id(key)
+            name = payload.get("Name") or key
+            account = payload.get("AccountId")
+            try:
+                customer_id = translate(customer, INTACCT, account) if account else None
+            except Untranslatable as exc:
+                plan.items.append(PlanItem("project", Action.REFUSED, pair, source=SALESFORCE, source_key=key,
+                                           reason=f"opportunity {key} asks for a project: {exc}"))  # fmt: skip
+                continue
+            right_values = {"name": translate(entity.field("name"), SALESFORCE, name), "customer": account,
+                            "opportunity": key}  # fmt: skip
+            left_values = {"name": translate(entity.field("name"), INTACCT, name), "customer": customer_id,
+                           "opportunity": translate(opportunity_field, INTACCT, key)}  # fmt: skip
+            right_link, left_link = entity.link_fields[SALESFORCE], entity.link_fields[INTACCT]
+            why = f"opportunity {key} asks for a project"
+            plan.items.append(PlanItem(
+                "project", Action.CREATE, pair, target=SALESFORCE, target_object=entity.objects[SALESFORCE],
+                source=SALESFORCE, source_key=key, values=right_values, link_values={right_link.field: project_id},
+                identity=(right_link.field, project_id), reason=why,
+            ))  # fmt: skip
+            plan.items.append(PlanItem(
+                "project", Action.CREATE, pair, target=INTACCT, target_object=entity.objects[INTACCT],
+                source=SALESFORCE, source_key=key, values=left_values, link_values={right_link.holds: project_id},
+                link_from_result=left_link.field, identity=(right_link.holds, project_id), reason=why,
+                fixed_values=dict(entity.create_defaults.get(INTACCT, {})),
+            ))  # fmt: skip
+            plan.pairs[pair] = PairOutcome(pair, None, None, None, left_values, right_values, why)
+            plan.counts["from_opportunity"] += 1
+            taken.add(key)
+
+    return extend

@@ -128,3 +128,38 @@ def test_without_the_projects_subscription_projects_sync_as_a_dimension_only(sto
     full = projects_engine(store, projects_settings()).plan()
     assert "percent_complete" in next(i for i in full.items if i.action is Action.CREATE).values
     assert any(item.entity == "task" and item.action is Action.CREATE for item in full.items)
+
+
+def test_an_opportunity_asking_for_a_project_gets_one_on_each_side_once(store: StagingStore) -> None:
+    stage(store, "intacct", "CUSTOMER", [{"RECORDNO": "1", "CUSTOMERID": "C-1", "NAME": "Acme"}], "RECORDNO")
+    stage(store, "salesforce", "Account", [{"Id": "001A", "Name": "Acme", "ia_crm__IntacctID__c": "C-1"}], "Id")
+    opportunities = [
+        {"Id": "006000000000001AAA", "Name": "Kit", "AccountId": "001A", "StageName": "Prospecting",
+         "ia_crm__Create_Project__c": True},
+        {"Id": "006000000000002AAA", "Name": "Won", "AccountId": "001A", "StageName": "Closed Won",
+         "ia_crm__Create_Project__c": False},
+        {"Id": "006000000000003AAA", "Name": "Open", "AccountId": "001A", "StageName": "Prospecting",
+         "ia_crm__Create_Project__c": False},
+    ]  # fmt: skip
+    stage(store, "salesforce", "Opportunity", opportunities, "Id")
+    plan = projects_engine(store, projects_settings()).plan()
+    creates = [i for i in plan.items if i.action is Action.CREATE]
+    assert sorted((i.target, i.source_key, i.identity) for i in creates) == [
+        ("intacct", "006000000000001AAA", ("PROJECTID", "006000000000001AAA")),
+        ("intacct", "006000000000002AAA", ("PROJECTID", "006000000000002AAA")),
+        ("salesforce", "006000000000001AAA", ("ia_crm__Project_ID__c", "006000000000001AAA")),
+        ("salesforce", "006000000000002AAA", ("ia_crm__Project_ID__c", "006000000000002AAA")),
+    ]
+    intacct = next(i for i in creates if i.target == "intacct" and i.source_key == "006000000000001AAA")
+    assert intacct.values == {"name": "Kit", "customer": "C-1", "opportunity": "006000000000001AAA"}
+    assert intacct.link_from_result == "SFDC_PROJECT_ID" and intacct.fixed_values["PROJECTCATEGORY"] == "Contract"
+    salesforce = next(i for i in creates if i.target == "salesforce" and i.source_key == "006000000000001AAA")
+    assert salesforce.values == {"name": "Kit", "customer": "001A", "opportunity": "006000000000001AAA"}
+
+    # Once a project names the opportunity (on either side), asking again makes nothing.
+    stage(store, "intacct", "PROJECT", [intacct_project(RECORDNO="9", PROJECTID="006000000000001AAA",
+                                                        SFDCKEY="006000000000001AAA", SFDC_PROJECT_ID="")],
+          "RECORDNO")  # fmt: skip
+    again = projects_engine(store, projects_settings()).plan()
+    asked = {i.source_key for i in again.items if i.action is Action.CREATE and i.reason and "opportunity" in i.reason}
+    assert asked == {"006000000000002AAA"}
