@@ -142,6 +142,10 @@ def _reconcile_field(
     elif bl is _MISSING and br is _MISSING and (lv is None) != (rv is None):
         # Never synced, and one side is blank: the value fills the blank (no history says the blank is newer).
         winner = "left" if rv is None else "right"
+    elif not left_moved and not right_moved:
+        # Both sides hold what they held after the last sync, yet no longer agree: the mapping changed (a value map,
+        # a length). Not a conflict between edits: the side the owner or policy names is written to the other.
+        winner, _why = _settle(rule, systems, policy, left.modified, right.modified)
     else:
         winner, why = _settle(rule, systems, policy, left.modified, right.modified)
         out.conflicts.append(

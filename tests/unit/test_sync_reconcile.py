@@ -265,3 +265,23 @@ def test_a_never_synced_pair_fills_a_blank_side_instead_of_clearing_the_other(ma
     )  # fmt: skip
     assert result.to_left == {"opportunity": "0065g0000000005AAA"} and "opportunity" not in result.to_right
     assert not [c for c in result.conflicts if c.field == "opportunity"]
+
+
+def test_a_mapping_change_resyncs_the_field_it_touches_without_a_conflict(mapping: SyncMapping, tmp_path: Path) -> None:
+    synced = run(mapping, intacct_project(PROJECTSTATUS="On Hold"),
+                 salesforce_project(ia_crm__Project_Status__c="On Hold"), None, None)  # fmt: skip
+    assert synced.in_sync
+    path = tmp_path / "projects.yaml"
+    old = "Completed: Completed, On Hold: On Hold,\n                 Cancelled: Cancelled}"
+    assert old in SHIPPED.read_text()
+    path.write_text(SHIPPED.read_text().replace(old, "Completed: Completed, On Hold: Cancelled,\n"
+                                                     "                 Cancelled: On Hold}"))  # fmt: skip
+    remapped = load_mapping(path)
+    left = mapped(remapped, "intacct", intacct_project(PROJECTSTATUS="On Hold"))
+    right = mapped(remapped, "salesforce", salesforce_project(ia_crm__Project_Status__c="On Hold"))
+    result = reconcile_pair(
+        remapped.entities["project"], remapped.systems, Side(left.values, synced.base_left),
+        Side(right.values, synced.base_right), ConflictPolicy.LEFT_WINS, translator(remapped),
+    )  # fmt: skip
+    # Exactly the field whose mapped value changed is written, and it is no conflict between edits.
+    assert result.to_right == {"status": "Cancelled"} and result.to_left == {} and result.conflicts == []
