@@ -206,7 +206,7 @@ def extract_settings(config: Config | Mapping[str, Any] | None = None) -> Extrac
 
 REPOSITORY_ROOT = DEFAULT_CONFIG_PATH.parent.parent
 CONFLICT_POLICIES = ("intacct_wins", "salesforce_wins", "latest_wins")
-ON_DELETE = ("flag", "ignore")
+ON_DELETE = ("flag", "deactivate", "ignore")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def identity_fields(entity: EntityRule, system: str, other: str) -> tuple[str, .
         names.append(entity.link_fields[other].holds)
     if system in entity.refer_by:
         names.append(entity.refer_by[system])
+    names.extend(entity.deactivate.get(system, {}))  # to see whether a record is inactive already
     return tuple(dict.fromkeys(names))
 
 

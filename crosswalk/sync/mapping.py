@@ -77,6 +77,7 @@ class EntityRule:
     fields: tuple[FieldRule, ...]
     ordered: tuple[tuple[str, str], ...]  # field pairs whose first value may not come after the second (begin, end)
     create_defaults: dict[str, dict[str, Any]]  # system -> API field -> value set when Crosswalk creates a record
+    deactivate: dict[str, dict[str, Any]]  # system -> API field -> value that makes a record inactive (on_delete)
     sync: bool  # False: links only (an entity other fields refer to, not written by this sync)
     line: int
 
@@ -138,7 +139,9 @@ def load_mapping(path: Path, fields_of: FieldCatalog = catalog_fields) -> SyncMa
 
 
 _TOP_KEYS = ("version", "sync", "systems", "entities")
-_ENTITY_KEYS = ("objects", "link_fields", "refer_by", "match_on", "sync", "fields", "create_defaults", "ordered")
+_ENTITY_KEYS = (
+    "objects", "link_fields", "refer_by", "match_on", "sync", "fields", "create_defaults", "deactivate", "ordered",
+)  # fmt: skip
 _FIELD_KEYS = (
     "type", "direction", "values", "default", "max_length", "truncate", "required", "range", "reference", "owner",
 )  # fmt: skip
@@ -248,17 +251,24 @@ class _Parser:
             system: check_field(system, value, (*at, "refer_by", system)) for system, value in refer_section.items()
         }
 
-        defaults_section = self.mapping_at(section.get("create_defaults") or {}, (*at, "create_defaults"))
-        self.check_keys(defaults_section, (*at, "create_defaults"), self.systems)
-        create_defaults: dict[str, dict[str, Any]] = {}
-        for system, values in defaults_section.items():
-            where = (*at, "create_defaults", system)
-            values = self.mapping_at(values, where)
-            for api_field, value in values.items():
-                check_field(system, api_field, (*where, api_field))
-                if not isinstance(value, str | int | float | bool):
-                    raise self.fail((*where, api_field), f"must be one value, got {_kind(value)}")
-            create_defaults[system] = dict(values)
+        def api_values(key: str) -> dict[str, dict[str, Any]]:
+            """system -> {API field: value} under `key`: values Crosswalk sets as they are."""
+            section_at = (*at, key)
+            given = self.mapping_at(section.get(key) or {}, section_at)
+            self.check_keys(given, section_at, self.systems)
+            out: dict[str, dict[str, Any]] = {}
+            for system, values in given.items():
+                where = (*section_at, system)
+                values = self.mapping_at(values, where)
+                for api_field, value in values.items():
+                    check_field(system, api_field, (*where, api_field))
+                    if not isinstance(value, str | int | float | bool):
+                        raise self.fail((*where, api_field), f"must be one value, got {_kind(value)}")
+                out[system] = dict(values)
+            return out
+
+        create_defaults = api_values("create_defaults")
+        deactivate = api_values("deactivate")
 
         sync_flag = section.get("sync", True)
         if not isinstance(sync_flag, bool):
@@ -293,6 +303,7 @@ class _Parser:
             match_on=tuple(match_on),
             fields=rules,
             create_defaults=create_defaults,
+            deactivate=deactivate,
             ordered=tuple(ordered),
             sync=sync_flag,
             line=self.doc.line(at) or 0,

@@ -172,7 +172,8 @@ def plan_entity(
         right = data.right.get(link.right_key or "")
         if link.left_key in data.left_deleted or link.right_key in data.right_deleted:
             deleted_on = left_system if link.left_key in data.left_deleted else right_system
-            _plan_delete(plan, entity, mapping, link, deleted_on, pair, options)
+            survivor = right if deleted_on == left_system else left
+            _plan_delete(plan, entity, mapping, link, deleted_on, survivor, pair, options)
             continue
         if left is None or right is None:
             plan.counts["waiting"] += 1  # one side not staged yet (or refused): nothing to compare this run
@@ -392,18 +393,35 @@ def _plan_delete(
     mapping: SyncMapping,
     link: LinkState,
     deleted_on: str,
+    survivor: MappedRecord | None,
     pair: str,
     options: PlanOptions,
 ) -> None:
+    """A linked record deleted on one side: the other is never deleted. `deactivate` writes the mapping's inactive
+    values to it (once: a record already inactive is left alone); `flag` only reports it; `ignore` says nothing."""
     plan.counts[f"deleted_{deleted_on}"] += 1
     if options.on_delete is OnDelete.IGNORE:
         return
     other = mapping.other(deleted_on)
     other_key = link.right_key if other == mapping.right else link.left_key
+    deleted_key = link.left_key if deleted_on == mapping.left else link.right_key
+    inactive = entity.deactivate.get(other, {})
+    if options.on_delete is OnDelete.DEACTIVATE and inactive and survivor is not None:
+        if all(str(survivor.identity.get(name)) == str(value) for name, value in inactive.items()):
+            plan.counts["inactive_already"] += 1
+            return
+        plan.items.append(PlanItem(
+            entity.name, Action.UPDATE, pair, target=other, target_object=entity.objects[other], target_key=other_key,
+            source=deleted_on, source_key=deleted_key, fixed_values=dict(inactive),
+            reason=f"deleted in {deleted_on}: the {other} record is made inactive",
+        ))  # fmt: skip
+        plan.counts[f"deactivate_{other}"] += 1
+        return
+    why = "" if options.on_delete is OnDelete.FLAG else f"; the mapping says no way to deactivate a {other} record"
     plan.items.append(
         PlanItem(
             entity.name, Action.FLAG, pair, target=other, target_object=entity.objects[other], target_key=other_key,
-            source=deleted_on, source_key=link.left_key if deleted_on == mapping.left else link.right_key,
-            reason=f"deleted in {deleted_on}; on_delete={options.on_delete.value}: the {other} record is kept",
+            source=deleted_on, source_key=deleted_key,
+            reason=f"deleted in {deleted_on}; the {other} record is kept{why}",
         )
     )

@@ -29,12 +29,13 @@ def plan(
     entity: str = "project",
     references: Links | None = None,
     left_deleted: frozenset[str] = frozenset(),
+    right_deleted: frozenset[str] = frozenset(),
 ) -> EntityPlan:
     rule = mapping.entities[entity]
     left = {str(r["RECORDNO"]): map_record(mapping, rule, "intacct", str(r["RECORDNO"]), r) for r in left_rows}
     right = {str(r["Id"]): map_record(mapping, rule, "salesforce", str(r["Id"]), r) for r in right_rows}
     translate = ValueTranslator(mapping, references or Links({"customer": {"C-1": "001A"}}))
-    data = EntityData(left, right, links, left_deleted=left_deleted)
+    data = EntityData(left, right, links, left_deleted=left_deleted, right_deleted=right_deleted)
     return plan_entity(mapping, rule, data, translate, options or PlanOptions())
 
 
@@ -153,3 +154,17 @@ def test_a_task_is_created_under_its_linked_project(mapping: SyncMapping) -> Non
     waiting = plan(mapping, [], [orphan], [], entity="task", references=references)
     [refused] = waiting.items
     assert refused.action is Action.REFUSED and "project a0BZ is not linked to intacct yet" in (refused.reason or "")
+
+
+def test_deactivate_makes_the_survivor_inactive_once(mapping: SyncMapping) -> None:
+    link = synced_link(mapping)
+    options = PlanOptions(on_delete=OnDelete.DEACTIVATE)
+    result = plan(mapping, [intacct_project()], [], [link], options, right_deleted=frozenset({"a0BA"}))
+    [update] = result.items
+    assert (update.action, update.target, update.target_key, update.fixed_values) == (
+        Action.UPDATE, "intacct", "7", {"STATUS": "inactive"},
+    )  # fmt: skip
+    assert update.values == {} and "deleted in salesforce" in (update.reason or "")
+    done = plan(mapping, [intacct_project(STATUS="inactive")], [], [link], options,
+                right_deleted=frozenset({"a0BA"}))  # fmt: skip
+    assert done.items == [] and done.counts["inactive_already"] == 1
