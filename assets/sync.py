@@ -25,7 +25,7 @@ from crosswalk.config import config_path, extract_settings, projects_settings
 from crosswalk.sync.engine import SyncEngine, SyncPlan
 from crosswalk.sync.mapping import load_mapping
 from crosswalk.sync.plan import Action, PlanItem
-from crosswalk.sync.projects import INTACCT, SALESFORCE, SYNC, projects_engine
+from crosswalk.sync.projects import INTACCT, SALESFORCE, SYNC, projects_engine, streams_read
 from crosswalk.sync.validation import SuiteResult, suite_names
 
 GROUP = SYNC
@@ -119,11 +119,7 @@ def check_result(suite: SuiteResult) -> AssetCheckResult:
 
 def build_projects_assets() -> list[AssetsDefinition]:
     mapping = load_mapping(projects_settings().mapping_path)  # a bad mapping stops the code location, naming it
-    deps = sorted(
-        {AssetKey([system, object_name.lower()]) for entity in mapping.entities.values()
-         for system, object_name in entity.objects.items()},
-        key=lambda key: key.to_user_string(),
-    )  # fmt: skip
+    deps = [AssetKey([system, object_name.lower()]) for system, object_name in streams_read(mapping)]
 
     suites = suite_names(mapping)
 

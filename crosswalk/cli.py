@@ -294,7 +294,9 @@ def _extract_streams_of(mapping: SyncMapping, store: StagingStore) -> None:
     settings = extract_settings()
     run_id = f"plan-{uuid.uuid4().hex[:12]}"
     resources: dict[str, Any] = {}
-    streams = sorted({pair for entity in mapping.entities.values() for pair in entity.objects.items()})
+    from crosswalk.sync.projects import streams_read
+
+    streams = streams_read(mapping)
     try:
         for system, object_name in streams:
             resource = resources.setdefault(system, resource_from_values(system, os.environ))

@@ -10,7 +10,7 @@ from crosswalk.config import ProjectsSettings
 from crosswalk.staging import StagingStore
 from crosswalk.sync.engine import PlanExtension, SyncEngine
 from crosswalk.sync.mapper import MappedRecord
-from crosswalk.sync.mapping import EntityRule, load_mapping
+from crosswalk.sync.mapping import EntityRule, SyncMapping, load_mapping
 from crosswalk.sync.plan import Action, EntityData, EntityPlan, OnDelete, PairOutcome, PlanItem, PlanOptions
 from crosswalk.sync.reconcile import Translate, Untranslatable, policy_from_setting
 
@@ -21,6 +21,14 @@ SALESFORCE = "salesforce"
 SUBSCRIPTION_ENTITIES = ("task",)
 SUBSCRIPTION_FIELDS = frozenset({"PERCENTCOMPLETE", "OBSPERCENTCOMPLETE", "ESTQTY", "ACTUALQTY", "APPROVEDQTY",
                                  "REMAININGQTY", "BUDGETQTY"})  # fmt: skip
+
+
+def streams_read(mapping: SyncMapping) -> list[tuple[str, str]]:
+    """Every (system, object) the projects plan reads: its entities' objects, and the opportunities that ask for
+    projects (SPEC A5). A run extracts these before it plans, and so does a dry run."""
+    objects = {pair for entity in mapping.entities.values() for pair in entity.objects.items()}
+    objects.add((SALESFORCE, "Opportunity"))
+    return sorted(objects)
 
 
 def new_intacct_id(salesforce_key: str) -> str:

@@ -426,12 +426,6 @@ def test_the_dry_run_lists_exactly_the_writes_the_next_run_makes(
             client.ia_crm__Task__c.update(task["Id"], {"Name": "Renamed in Salesforce"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crosswalk plan brings up to date only the streams of the mapping's entities (cli._extract_streams_of), "
-    "not Salesforce Opportunity, which the projects plan reads for projects asked for by opportunities (SPEC A5): "
-    "the dry run misses the creates of opportunities the run will see",
-)
 def test_the_dry_run_lists_the_projects_opportunities_ask_for(sandbox: Sandbox, tmp_path: Path) -> None:
     env = sync_env(sandbox, tmp_path)
     dry = writes_of(cli_json(env, "plan")["items"])
