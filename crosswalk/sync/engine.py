@@ -209,6 +209,7 @@ class SyncEngine:
             left = data.left.get(link.left_key or "")
             right = data.right.get(link.right_key or "")
             references.add(entity.name, ref(left_system, left, link.left_key), ref(right_system, right, link.right_key))
+        creates = {item.pair: item for item in plan.items if item.action is Action.CREATE}
         for outcome in plan.pairs.values():
             if outcome.link_id is not None:
                 continue
@@ -216,7 +217,7 @@ class SyncEngine:
             right = data.right.get(outcome.right_key or "")
             left_ref = ref(left_system, left, outcome.left_key)
             right_ref = ref(right_system, right, outcome.right_key)
-            create = next((i for i in plan.items if i.pair == outcome.pair and i.action is Action.CREATE), None)
+            create = creates.get(outcome.pair)
             if create is not None and create.target == left_system and left_system in entity.refer_by:
                 left_ref = create.link_values.get(entity.refer_by[left_system])  # the key chosen for it
             if create is not None and create.target == right_system and right_ref is None and left_ref:

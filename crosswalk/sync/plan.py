@@ -285,8 +285,7 @@ def _plan_pair(
         plan.counts[f"update_{target}"] += 1
     if result.conflicts:
         plan.counts["conflicts"] += len(result.conflicts)
-        written = {item.target for item in plan.items if item.pair == pair}
-        if not written:  # a conflict whose winner already holds the value elsewhere: record it on the pair anyway
+        if not writes:  # a conflict whose winner already holds the value elsewhere: record it on the pair anyway
             plan.items.append(
                 PlanItem(entity.name, Action.UPDATE, pair, target=None, conflicts=list(result.conflicts),
                          reason="conflict settled without a write")
