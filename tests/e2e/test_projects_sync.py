@@ -3,23 +3,19 @@ clients over sockets; what lands is read back through the emulators' admin API."
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from crosswalk.sandbox import Sandbox
 from crosswalk.staging import StagingStore
 from crosswalk.staging.links import LinkStore
-from tests.e2e.conftest import REPO, admin, job_env, run_job
+from tests.e2e.conftest import job_env, run_job
+from tests.e2e.projects_support import assert_in_step, plan_json, records, reset_stats, writes
 from tests.salesforce_client import connect, sandbox_session
 
 pytestmark = pytest.mark.slow
-CROSSWALK = Path(sys.executable).parent / "crosswalk"
 
 
 @pytest.fixture(scope="module")
@@ -27,48 +23,6 @@ def projects_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandb
     """A sandbox the sync writes to (the shared one stays as generated for the extract tests)."""
     with Sandbox(state_dir=tmp_path_factory.mktemp("projects-sandbox"), scale="demo") as running:
         yield running
-
-
-def records(sandbox: Sandbox, system: str, object_name: str) -> list[dict[str, Any]]:
-    return admin(sandbox, system, "GET", f"records/{object_name}").json()["records"]
-
-
-def writes(sandbox: Sandbox) -> dict[str, int]:
-    return {system: admin(sandbox, system, "GET", "stats").json()["writes"] for system in ("intacct", "salesforce")}
-
-
-def reset_stats(sandbox: Sandbox) -> None:
-    for system in ("intacct", "salesforce"):
-        admin(sandbox, system, "DELETE", "stats")
-
-
-def plan_json(env: dict[str, str]) -> dict[str, Any]:
-    result = subprocess.run([str(CROSSWALK), "plan", "--json"], env=env, cwd=REPO, capture_output=True, text=True,
-                            timeout=300, check=False)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def assert_in_step(sandbox: Sandbox) -> None:
-    """Every project and task is on both sides, each naming the other, tasks under the right project."""
-    intacct_projects = records(sandbox, "intacct", "PROJECT")
-    salesforce_projects = {r["Id"]: r for r in records(sandbox, "salesforce", "ia_crm__Project__c")}
-    by_project_id = {r["ia_crm__Project_ID__c"]: r for r in salesforce_projects.values()}
-    assert len(intacct_projects) == len(salesforce_projects)
-    for project in intacct_projects:
-        twin = by_project_id[project["PROJECTID"]]
-        assert project["SFDC_PROJECT_ID"] == twin["Id"]
-        assert twin["Name"] == project["NAME"][:80]
-    intacct_tasks = records(sandbox, "intacct", "TASK")
-    salesforce_tasks = {r["ia_crm__Task_ID__c"]: r for r in records(sandbox, "salesforce", "ia_crm__Task__c")}
-    assert len(intacct_tasks) == len(salesforce_tasks)
-    project_of = {r["RECORDNO"]: r["PROJECTID"] for r in intacct_projects}
-    for task in intacct_tasks:
-        twin = salesforce_tasks[task["TASKID"]]
-        assert task["SFDC_TASK_ID"] == twin["Id"]
-        assert salesforce_projects[twin["ia_crm__Project__c"]]["ia_crm__Project_ID__c"] == project_of[
-            task["PROJECTKEY"]
-        ]
 
 
 def test_a_two_way_sync_converges_then_writes_nothing_then_moves_only_what_changed(
