@@ -7,14 +7,14 @@ through links, the target's length, defaults) is `ValueTranslator`, used by reco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from crosswalk.extract.streams import dotted_get
 from crosswalk.sync.mapping import EntityRule, FieldRule, SyncMapping
 from crosswalk.sync.reconcile import Untranslatable, Value
-from crosswalk.sync.values import BadValue, canonical, truncate
+from crosswalk.sync.values import BadValue, FieldType, canonical, truncate
 
 
 @dataclass(frozen=True)
@@ -56,32 +56,94 @@ def identity_fields(entity: EntityRule, system: str, other: str) -> tuple[str, .
     return tuple(dict.fromkeys(names))
 
 
+@dataclass(frozen=True)
+class _FieldReader:
+    name: str
+    api_field: str
+    convert: Callable[[Any], Value]  # raises BadValue
+    allowed: frozenset[str] | None  # the side's value-map values, when the field has a value map
+
+
+@dataclass(frozen=True)
+class _SideReader:
+    """How one side's records of an entity are read, worked out once rather than per record."""
+
+    identity: tuple[str, ...]
+    fields: tuple[_FieldReader, ...]
+
+
+_MEMO_LIMIT = 100_000  # values remembered per converter (dates, numbers and flags repeat across records)
+
+
+def _text_value(raw: Any) -> Value:
+    """canonical(TEXT, raw), inlined: text is most of every record."""
+    if raw is None:
+        return None
+    if type(raw) is str:
+        return None if not raw or raw.isspace() else raw
+    return canonical(FieldType.TEXT, raw)
+
+
+def _converter(field_type: FieldType) -> Callable[[Any], Value]:
+    if field_type is FieldType.TEXT:
+        return _text_value
+    memo: dict[Any, Value] = {}
+
+    def convert(raw: Any) -> Value:
+        try:
+            return memo[raw]
+        except KeyError:
+            pass
+        except TypeError:  # not hashable (a nested value): converted, never remembered
+            return canonical(field_type, raw)
+        value = canonical(field_type, raw)  # BadValue propagates and nothing is remembered
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[raw] = value
+        return value
+
+    return convert
+
+
+def _reader(mapping: SyncMapping, entity: EntityRule, system: str) -> _SideReader:
+    # Kept on the (frozen) rule itself, so it lives and dies with the mapping it was made from.
+    readers: dict[str, _SideReader] = entity.__dict__.setdefault("_readers", {})
+    reader = readers.get(system)
+    if reader is None:
+        fields = []
+        for rule in entity.fields:
+            allowed = None
+            if rule.values:
+                allowed = frozenset(rule.values) if system == mapping.left else frozenset(rule.values.values())
+            fields.append(_FieldReader(rule.name, rule.fields[system], _converter(rule.type), allowed))
+        reader = _SideReader(identity_fields(entity, system, mapping.other(system)), tuple(fields))
+        readers[system] = reader
+    return reader
+
+
 def map_record(
     mapping: SyncMapping, entity: EntityRule, system: str, key: str, payload: Mapping[str, Any]
 ) -> MappedRecord:
+    reader = _reader(mapping, entity, system)
     out = MappedRecord(system=system, object=entity.objects[system], key=key, values={})
-    for api_field in identity_fields(entity, system, mapping.other(system)):
+    for api_field in reader.identity:
         raw = dotted_get(payload, api_field)
-        out.identity[api_field] = None if raw in (None, "") else str(raw)
-    for rule in entity.fields:
-        api_field = rule.fields[system]
+        out.identity[api_field] = None if raw is None or raw == "" else str(raw)
+    values = out.values
+    for field_reader in reader.fields:
+        api_field = field_reader.api_field
         raw = dotted_get(payload, api_field)
         try:
-            value = canonical(rule.type, raw)
+            value = field_reader.convert(raw)
         except BadValue as exc:
-            out.problems.append(FieldProblem(rule.name, api_field, "type", f"{api_field}: {exc}"))
+            out.problems.append(FieldProblem(field_reader.name, api_field, "type", f"{api_field}: {exc}"))
             continue
-        if value is not None and rule.values:
-            allowed = rule.values.keys() if system == mapping.left else set(rule.values.values())
-            if _text(value) not in allowed:
-                known = ", ".join(sorted(allowed))
-                out.problems.append(
-                    FieldProblem(
-                        rule.name, api_field, "value_map", f"{api_field}: {value!r} is not in the value map ({known})"
-                    )
-                )
-                continue
-        out.values[rule.name] = value
+        if value is not None and field_reader.allowed is not None and _text(value) not in field_reader.allowed:
+            known = ", ".join(sorted(field_reader.allowed))
+            reason = f"{api_field}: {value!r} is not in the value map ({known})"
+            out.problems.append(FieldProblem(field_reader.name, api_field, "value_map", reason))
+            continue
+        values[field_reader.name] = value
     return out
 
 

@@ -120,6 +120,10 @@ def _reconcile_field(
     if name not in left.values or name not in right.values:
         return  # not read on a side (e.g. a field the projects subscription lacks): leave it alone
     lv, rv = left.values[name], right.values[name]
+    if lv == rv and not rule.values and rule.reference is None:
+        # Same value in both systems' terms (no value map or id translation between them): in sync, the common case.
+        out.base_left[name], out.base_right[name] = lv, rv
+        return
     ok_lr, lv_as_right, why_lr = _try(translate, rule, systems[1], lv)
     ok_rl, rv_as_left, why_rl = _try(translate, rule, systems[0], rv)
     if (ok_lr and lv_as_right == rv) or (ok_rl and rv_as_left == lv):
