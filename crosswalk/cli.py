@@ -259,9 +259,14 @@ def _plan(args: argparse.Namespace) -> int:
         return 1
     items = [item for item in plan.items if item.action is not Action.LINK]
     counts = dict(sorted(plan.counts().items()))
+    reviews = [
+        {"entity": name, "system": review.system, "key": review.key, "candidates": list(review.candidates),
+         "reason": review.reason}
+        for name, entity_plan in plan.entities.items() for review in entity_plan.reviews
+    ]  # fmt: skip
     if args.json:
         body = {"sync": plan.sync, "mapping_hash": plan.mapping_hash, "enabled": settings.enabled,
-                "counts": counts, "items": [item.as_json() for item in items]}  # fmt: skip
+                "counts": counts, "items": [item.as_json() for item in items], "reviews": reviews}  # fmt: skip
         print(json.dumps(body, indent=2, default=str))
         return 0
     if not settings.enabled:
@@ -277,6 +282,11 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"{item.action.value:<8} {item.entity:<9} {item.target or '-':<11} {record or '-':<22} {detail}{reason}")
     if not args.all and len(items) > 50:
         print(f"... {len(items) - 50} more (--all shows every item, --json for machines)")
+    if reviews:
+        print(f"{len(reviews)} records wait for a person (never linked or created while ambiguous):")
+        for review in reviews[: None if args.all else 20]:
+            print(f"review   {review['entity']:<9} {review['system']:<11} {review['key']:<22} "
+                  f"candidates {', '.join(review['candidates'])}: {review['reason']}")  # fmt: skip
     return 0
 
 
