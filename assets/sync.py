@@ -5,6 +5,7 @@ The plan's code version is the mapping file's hash, so a mapping change shows th
 loads of a run execute exactly the plan that run stored.
 """
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -117,6 +118,23 @@ def check_result(suite: SuiteResult) -> AssetCheckResult:
     )
 
 
+def record_link(target: str, object_name: str, key: str) -> str:
+    """Where a person opens a written record: Salesforce's record page; Intacct's key (its RECORD_URL is on the
+    Salesforce project, ia_crm__View_Project__c)."""
+    instance = os.environ.get("SALESFORCE_INSTANCE_URL", "").rstrip("/")
+    if target == SALESFORCE and instance and key:
+        return f"[{key}]({instance}/lightning/r/{object_name}/{key}/view)"
+    return key
+
+
+def written_markdown(target: str, written: list[tuple[str, str, str, str]]) -> str:
+    if not written:
+        return "_nothing written_"
+    lines = ["| entity | action | record |", "| --- | --- | --- |"]
+    lines += [f"| {entity} | {action} | {record_link(target, obj, key)} |" for entity, action, obj, key in written]
+    return "\n".join(lines)
+
+
 def build_projects_assets() -> list[AssetsDefinition]:
     mapping = load_mapping(projects_settings().mapping_path)  # a bad mapping stops the code location, naming it
     deps = [AssetKey([system, object_name.lower()]) for system, object_name in streams_read(mapping)]
@@ -206,6 +224,7 @@ def build_projects_assets() -> list[AssetsDefinition]:
                     "api_calls": result.api_calls,
                     "links_saved": settled["saved"],
                     "errors": MetadataValue.json(result.errors[:50]),
+                    "written": MetadataValue.md(written_markdown(target, result.written)),
                 }
             )
 

@@ -34,6 +34,7 @@ LOAD_STAGE = "load"
 MAP_STAGE = "map"
 VALIDATE_STAGE = "validate"
 WRITE_CHUNK = 10_000  # writes whose intents are committed together before they are sent
+WRITTEN_SAMPLE = 25  # records a load names in its report
 
 
 def pending_reference(pair: str) -> str:
@@ -96,6 +97,7 @@ class LoadResult:
     recovered: int = 0  # writes of an earlier, interrupted run found in the target by their lookup field
     api_calls: int = 0
     errors: list[str] = field(default_factory=list)
+    written: list[tuple[str, str, str, str]] = field(default_factory=list)  # first writes: entity, action, object, key
 
 
 class SyncEngine:
@@ -368,6 +370,8 @@ class SyncEngine:
             item = stored.item
             if write.ok:
                 outcomes.append(Outcome(write.request.marker, DONE, result_key=write.key))
+                if len(result.written) < WRITTEN_SAMPLE:
+                    result.written.append((item["entity"], item["action"], write.request.object, write.key or ""))
                 if item["action"] == Action.CREATE.value and write.key:
                     created_keys[(item["pair"], target)] = write.key
                     result.created += 1
