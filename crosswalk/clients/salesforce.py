@@ -481,7 +481,9 @@ class SalesforceSource:
         if isinstance(exc, SalesforceError):
             codes = sorted(_error_codes(exc.content)) or ["HTTP_" + str(exc.status)]
             text = f"{'/'.join(codes)}: salesforce {describe}: HTTP {exc.status} {_error_messages(exc.content)}"
-            return all_failed(chunk, self.scrub(text), retryable=bool(set(codes) & RETRYABLE_CODES))
+            # A session that expired again right after its renewal is the session's fault, not the records'.
+            expired = isinstance(exc, SalesforceExpiredSession)
+            return all_failed(chunk, self.scrub(text), retryable=expired or bool(set(codes) & RETRYABLE_CODES))
         code = "RETRIES_EXHAUSTED" if isinstance(exc, RetriesExhaustedError) else "MALFORMED_REPLY"
         return all_failed(chunk, self.scrub(f"{code}: salesforce {describe}: {exc}"), retryable=True)
 

@@ -170,6 +170,18 @@ def test_a_locked_row_is_retryable_and_a_server_error_is_retried_for_the_whole_c
     assert not leaked(locked + retried + exhausted, secrets, client.scrub)
 
 
+def test_a_session_refused_again_after_its_renewal_leaves_the_records_to_retry(
+    salesforce: RunningEmulator, sf_client: Callable[..., SalesforceSource]
+) -> None:
+    client = sf_client()
+    client.write([sf_upsert(98)])  # signed in: the fault below hits the write and its one renewal
+    fault(salesforce, kind="expire_session", path="composite/sobjects", count=2)
+    [result] = client.write([sf_upsert(7)])
+    assert not result.ok and result.retryable, result.errors  # not the record's fault: never quarantined for it
+    [again] = client.write([sf_upsert(7)])
+    assert again.ok
+
+
 def test_a_group_above_the_bulk_threshold_goes_through_bulk_2_with_per_row_results(
     salesforce: RunningEmulator, sf_client: Callable[..., SalesforceSource]
 ) -> None:
