@@ -5,7 +5,7 @@ what landed checked through the emulators' admin API."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,6 +22,7 @@ SF_PREFIX = "PRJ-W-"
 IA_PREFIX = "P-W-"
 
 Start = Callable[..., RunningEmulator]
+Client = TypeVar("Client", SalesforceSource, IntacctSource)
 
 
 def admin_records(emulator: RunningEmulator, object_name: str) -> list[dict[str, Any]]:
@@ -60,13 +61,25 @@ def salesforce(start_emulator: Start) -> RunningEmulator:
     return start_emulator("salesforce")
 
 
+def closing_factory(make: Callable[..., Client]) -> Iterator[Callable[..., Client]]:
+    """A fixture body: `make(**options)` builds a client; every client built is closed after the test."""
+    opened: list[Client] = []
+
+    def build(**options: Any) -> Client:
+        client = make(**options)
+        opened.append(client)
+        return client
+
+    yield build
+    for client in opened:
+        client.close()
+
+
 @pytest.fixture
 def sf_client(salesforce: RunningEmulator) -> Iterator[Callable[..., SalesforceSource]]:
-    opened: list[SalesforceSource] = []
-
-    def build(**options: Any) -> SalesforceSource:
-        env = salesforce.env
-        client = SalesforceSource(
+    env = salesforce.env
+    yield from closing_factory(
+        lambda **options: SalesforceSource(
             instance_url=env["SALESFORCE_INSTANCE_URL"],
             client_id=env["SALESFORCE_CLIENT_ID"],
             client_secret=env["SALESFORCE_CLIENT_SECRET"],
@@ -75,12 +88,7 @@ def sf_client(salesforce: RunningEmulator) -> Iterator[Callable[..., SalesforceS
             timeout=30,
             **{"bulk_poll_seconds": 0.01, **options},
         )
-        opened.append(client)
-        return client
-
-    yield build
-    for client in opened:
-        client.close()
+    )
 
 
 def sf_upsert(i: int, **fields: Any) -> WriteRequest:
@@ -271,11 +279,9 @@ def intacct(start_emulator: Start) -> RunningEmulator:
 
 @pytest.fixture
 def ia_client(intacct: RunningEmulator) -> Iterator[Callable[..., IntacctSource]]:
-    opened: list[IntacctSource] = []
-
-    def build(**options: Any) -> IntacctSource:
-        env = intacct.env
-        client = IntacctSource(
+    env = intacct.env
+    yield from closing_factory(
+        lambda **options: IntacctSource(
             url=env["INTACCT_URL"],
             sender_id=env["INTACCT_SENDER_ID"],
             sender_password=env["INTACCT_SENDER_PASSWORD"],
@@ -286,12 +292,7 @@ def ia_client(intacct: RunningEmulator) -> Iterator[Callable[..., IntacctSource]
             timeout=30,
             **options,
         )
-        opened.append(client)
-        return client
-
-    yield build
-    for client in opened:
-        client.close()
+    )
 
 
 def ia_create(i: int, scope: str | None = None, **fields: Any) -> WriteRequest:
