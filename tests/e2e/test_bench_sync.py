@@ -1,0 +1,90 @@
+"""bench/sync at a tiny size: it starts its own sandbox, runs the projects sync stage by stage in processes of their
+own against the real emulators, and prints its tables with every column, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crosswalk.staging import StagingStore
+from crosswalk.staging.links import LinkStore
+from crosswalk.staging.store import RawRecord
+from tests.e2e.conftest import REPO
+
+pytestmark = pytest.mark.slow
+BENCH = REPO / "bench" / "sync"
+STAGES = ("extract", "plan", "save_plan", "load_salesforce", "load_intacct", "settle")
+RUNS = ("full", "follow-up", "no change", "1% change")
+STAGE_HEADER = "| run | stage | records | seconds | records/s | CPU s | peak RSS MB | API calls |"
+WRITES_HEADER = "| run | target | records written | failed | write calls | calls | floor | calls/floor |"
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(BENCH), *args], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          check=False)  # fmt: skip
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def test_bench_sync_prints_every_stage_and_every_target(database_url: str, tmp_path: Path) -> None:
+    result = run_bench("--projects", "20", "--database-url", database_url, "--json", str(tmp_path / "bench.json"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("machine: nproc ")
+    assert lines[1].startswith("command: ") and "--projects 20" in lines[1]
+    assert "projects 20, tasks 200" in lines[2]
+
+    assert STAGE_HEADER in lines
+    rows = {(c[0], c[1]): c for c in map(cells, lines) if len(c) == 8 and c[1] in STAGES}
+    assert set(rows) == {(run, stage) for run in RUNS for stage in STAGES}
+    for row in rows.values():
+        float(row[3])  # seconds
+        assert int(row[6]) > 0  # peak RSS MB
+    assert int(rows[("full", "extract")][2].replace(",", "")) > 0
+    assert int(rows[("full", "plan")][2].replace(",", "")) > 0
+
+    assert WRITES_HEADER in lines
+    writes = {(c[0], c[1]): c for c in map(cells, lines) if len(c) == 8 and c[1] in ("salesforce", "intacct")}
+    assert set(writes) == {(run, target) for run in RUNS for target in ("salesforce", "intacct")}
+    for target in ("salesforce", "intacct"):
+        written, failed, write_calls, calls, floor = (int(v.replace(",", "")) for v in writes[("full", target)][2:7])
+        assert written > 0 and failed == 0
+        assert 0 < floor <= write_calls <= calls
+
+    targets = [c for c in map(cells, lines) if len(c) == 3 and c[2] in ("met", "**missed**")]
+    assert [c[0] for c in targets] == [
+        "full sync: salesforce calls ≤ 1.1 x floor",
+        "full sync: intacct calls ≤ 1.1 x floor",
+        "plan (map + validate + match + reconcile) ≥ 100,000 records/s",
+        "no-change run makes 0 write calls: the run after the full sync (follow-up)",
+        "no-change run makes 0 write calls: the run after that (no change)",
+        "1% change costs ≤ 3% of a full sync's calls",
+    ]
+
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert [run["run"] for run in figures["runs"]] == list(RUNS)
+    assert figures["runs"][-1]["edited"] == 1  # one Salesforce project in a hundred, at least one
+    # The benchmark synced into the store it was given.
+    store = StagingStore(database_url)
+    try:
+        assert LinkStore(store, "projects", ("intacct", "salesforce")).count("project") > 0
+    finally:
+        store.dispose()
+
+
+def test_bench_sync_refuses_a_store_that_is_not_empty(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'staging.sqlite'}"
+    store = StagingStore(database_url)
+    store.migrate()
+    store.stage_raw_records("intacct", "PROJECT", [RawRecord("1", {"RECORDNO": "1"})], run_id="earlier")
+    store.dispose()
+    result = run_bench("--projects", "20", "--database-url", database_url)
+    assert result.returncode != 0
+    assert "the staging store is not empty" in result.stderr
+    assert "starting the sandbox" not in result.stderr
