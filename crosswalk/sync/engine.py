@@ -44,6 +44,9 @@ def pending_reference(pair: str) -> str:
 
 # (engine, entity, its data, its plan so far, translate) -> adds items and pairs to the entity's plan.
 PlanExtension = Callable[["SyncEngine", EntityRule, EntityData, EntityPlan, Translate], None]
+# The records one side of an entity holds, as (key, record, deleted), when they are not simply its staged stream:
+# some of a stream's records (companies that are customers), or records made from others (items named by lines).
+RecordSource = Callable[[StagingStore], Iterable[tuple[str, Mapping[str, Any], bool]]]
 
 
 class LinkReferences:
@@ -111,6 +114,7 @@ class SyncEngine:
         skip_entities: Iterable[str] = (),
         upsert_targets: Iterable[str] = (),
         extend_plan: PlanExtension | None = None,
+        record_sources: Mapping[tuple[str, str], RecordSource] | None = None,
     ) -> None:
         self.store = store
         self.mapping = mapping
@@ -122,6 +126,7 @@ class SyncEngine:
         self.skip_entities = set(skip_entities)
         self.upsert_targets = set(upsert_targets)  # systems whose clients upsert by an external id
         self.extend_plan = extend_plan  # a sync's own planning after each entity (projects: from opportunities)
+        self.record_sources = dict(record_sources or {})  # (entity, system) -> its records, when not a stream
 
     # ---- plan --------------------------------------------------------------------------------------------
 
@@ -135,9 +140,8 @@ class SyncEngine:
                 return
             if rule.name in trail:
                 raise ValueError(f"{self.mapping.path}: entities refer to each other in a cycle: {' -> '.join(trail)}")
-            for field_rule in rule.fields:
-                if field_rule.reference and field_rule.reference != rule.name:
-                    visit(self.mapping.entities[field_rule.reference], (*trail, rule.name))
+            for name in sorted(rule.references()):
+                visit(self.mapping.entities[name], (*trail, rule.name))
             seen.add(rule.name)
             order.append(rule)
 
@@ -151,7 +155,7 @@ class SyncEngine:
         for system in self.mapping.systems:
             live: dict[str, MappedRecord] = {}
             gone: set[str] = set()
-            for key, payload, is_deleted, _digest in self.store.iter_staged_records(system, entity.objects[system]):
+            for key, payload, is_deleted in self._records(entity, system):
                 if is_deleted:
                     gone.add(key)
                     continue
@@ -162,6 +166,14 @@ class SyncEngine:
             sides.append(live)
             deleted.append(frozenset(gone))
         return EntityData(sides[0], sides[1], self.links.links(entity.name), deleted[0], deleted[1])
+
+    def _records(self, entity: EntityRule, system: str) -> Iterable[tuple[str, Mapping[str, Any], bool]]:
+        source = self.record_sources.get((entity.name, system))
+        if source is not None:
+            yield from source(self.store)
+            return
+        for key, payload, is_deleted, _digest in self.store.iter_staged_records(system, entity.objects[system]):
+            yield key, payload, is_deleted
 
     def plan(self) -> SyncPlan:
         """The next run's plan, from what is staged now; writes nothing."""
@@ -406,7 +418,10 @@ class SyncEngine:
             rule = entity.field(name)
             if isinstance(value, str) and value.startswith(PENDING):
                 value = self._resolve_pending(value, target, created)
-            fields[rule.fields[target]] = to_wire(rule.type, value, style)
+            wire = to_wire(rule.type, value, style)
+            if rule.line_references:
+                wire = self._resolve_nested(wire, target, created)
+            fields[rule.fields[target]] = wire
         fields.update(item["link_values"])
         if item["link_from_result"]:
             key = created.get((item["pair"], self.mapping.other(target)))
@@ -427,6 +442,16 @@ class SyncEngine:
         if (pair, target) not in created:
             raise _Unresolved(f"the record it refers to ({pair}) was not created")
         return created[(pair, target)]
+
+    def _resolve_nested(self, value: Any, target: str, created: Mapping[tuple[str, str], str]) -> Any:
+        """Pending references inside lines (an item this plan creates), resolved the same way."""
+        if isinstance(value, dict):
+            return {k: self._resolve_nested(v, target, created) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._resolve_nested(v, target, created) for v in value]
+        if isinstance(value, str) and value.startswith(PENDING):
+            return self._resolve_pending(value, target, created)
+        return value
 
     # ---- settle ------------------------------------------------------------------------------------------
 

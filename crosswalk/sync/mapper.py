@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from crosswalk.extract.streams import dotted_get
 from crosswalk.sync.mapping import EntityRule, FieldRule, SyncMapping
 from crosswalk.sync.reconcile import Untranslatable, Value
-from crosswalk.sync.values import BadValue, FieldType, canonical, truncate
+from crosswalk.sync.values import BadValue, FieldType, canonical, lines_of, truncate
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class MappedRecord:
     values: dict[str, Value]
     identity: dict[str, str | None] = field(default_factory=dict)  # API fields naming records: link, refer_by
     problems: list[FieldProblem] = field(default_factory=list)
+    checked: dict[str, Any] = field(default_factory=dict)  # columns the entity's checks read, as the record has them
 
     @property
     def ok(self) -> bool:
@@ -70,6 +71,7 @@ class _SideReader:
 
     identity: tuple[str, ...]
     fields: tuple[_FieldReader, ...]
+    checked: tuple[str, ...]
 
 
 _MEMO_LIMIT = 100_000  # values remembered per converter (dates, numbers and flags repeat across records)
@@ -116,7 +118,9 @@ def _reader(mapping: SyncMapping, entity: EntityRule, system: str) -> _SideReade
             if rule.values:
                 allowed = frozenset(rule.values) if system == mapping.left else frozenset(rule.values.values())
             fields.append(_FieldReader(rule.name, rule.fields[system], _converter(rule.type), allowed))
-        reader = _SideReader(identity_fields(entity, system, mapping.other(system)), tuple(fields))
+        checked = {name for check in entity.checks.get(system, ()) for name in (check.column, check.argument)
+                   if name == check.column or check.rule == "equals_column"}  # fmt: skip
+        reader = _SideReader(identity_fields(entity, system, mapping.other(system)), tuple(fields), tuple(checked))
         readers[system] = reader
     return reader
 
@@ -144,6 +148,8 @@ def map_record(
             out.problems.append(FieldProblem(field_reader.name, api_field, "value_map", reason))
             continue
         values[field_reader.name] = value
+    for column in reader.checked:
+        out.checked[column] = dotted_get(payload, column)
     return out
 
 
@@ -166,6 +172,8 @@ class ValueTranslator:
         if value is None:
             default = rule.defaults.get(target)
             return canonical(rule.type, default) if default is not None else None
+        if rule.line_references:
+            return self._lines(rule, target, value)
         if rule.reference is not None:
             resolved = self.references.translate(rule.reference, target, str(value))
             if resolved is None:
@@ -181,6 +189,22 @@ class ValueTranslator:
         if length is not None and rule.truncate and isinstance(value, str):
             value = truncate(value, length)
         return value
+
+
+    def _lines(self, rule: FieldRule, target: str, value: Value) -> Value:
+        """Each line's references (its item, its customer) in `target`'s terms."""
+        lines = lines_of(value)
+        for number, line in enumerate(lines, start=1):
+            for path, entity in rule.line_references.items():
+                parent, _, leaf = path.rpartition(".")
+                holder = dotted_get(line, parent) if parent else line
+                if not isinstance(holder, dict) or holder.get(leaf) in (None, ""):
+                    continue
+                resolved = self.references.translate(entity, target, str(holder[leaf]))
+                if resolved is None:
+                    raise Untranslatable(f"line {number}: {entity} {holder[leaf]} is not linked to {target} yet")
+                holder[leaf] = resolved
+        return canonical(FieldType.LINES, lines)
 
 
 def _text(value: Value) -> str:

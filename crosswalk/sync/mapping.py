@@ -38,6 +38,20 @@ class LinkField:
     holds: str  # the other side's field it copies, e.g. Intacct PROJECTID (or that side's key)
 
 
+CHECK_RULES = ("between", "equals_column", "not_null", "in")
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """An expectation on one side's records beyond their fields' own rules: a document's total equals the sum of its
+    lines, every line names an item. `column` is a field of the record as the sync presents it."""
+
+    column: str
+    rule: str  # one of CHECK_RULES
+    argument: Any  # [low, high] | the other column | True | the allowed values
+    reason: str
+
+
 @dataclass(frozen=True)
 class FieldRule:
     name: str  # canonical name, e.g. begin_date
@@ -53,6 +67,8 @@ class FieldRule:
     reference: str | None  # entity whose links resolve this field's values
     owner: str | None  # system whose value wins a conflict on this field
     line: int
+    # For a `lines` field: path inside each line -> entity whose links resolve the value there (a line's item).
+    line_references: dict[str, str] = field(default_factory=dict)
 
     def flows_to(self, target: str, systems: tuple[str, str]) -> bool:
         """Whether this field's values may be written to `target`."""
@@ -80,6 +96,13 @@ class EntityRule:
     deactivate: dict[str, dict[str, Any]]  # system -> API field -> value that makes a record inactive (on_delete)
     sync: bool  # False: links only (an entity other fields refer to, not written by this sync)
     line: int
+    checks: dict[str, tuple[RecordCheck, ...]] = field(default_factory=dict)  # system -> expectations on records
+
+    def references(self) -> set[str]:
+        """Entities this one's fields refer to, in lines too."""
+        names = {rule.reference for rule in self.fields if rule.reference}
+        names.update(entity for rule in self.fields for entity in rule.line_references.values())
+        return {name for name in names if name and name != self.name}
 
     def field(self, name: str) -> FieldRule:
         for rule in self.fields:
@@ -141,9 +164,11 @@ def load_mapping(path: Path, fields_of: FieldCatalog = catalog_fields) -> SyncMa
 _TOP_KEYS = ("version", "sync", "systems", "entities")
 _ENTITY_KEYS = (
     "objects", "link_fields", "refer_by", "match_on", "sync", "fields", "create_defaults", "deactivate", "ordered",
+    "checks",
 )  # fmt: skip
 _FIELD_KEYS = (
     "type", "direction", "values", "default", "max_length", "truncate", "required", "range", "reference", "owner",
+    "references",
 )  # fmt: skip
 
 
@@ -193,11 +218,13 @@ class _Parser:
         }
         for entity in entities.values():
             for rule in entity.fields:
-                if rule.reference is not None and rule.reference not in entities:
-                    raise self.fail(
-                        ("entities", entity.name, "fields", rule.name, "reference"),
-                        f"names no entity of this mapping: {rule.reference!r} (entities: {', '.join(entities)})",
-                    )
+                named = [("reference",), *((("references", path),) for path in rule.line_references)]
+                for where, target in zip(named, [rule.reference, *rule.line_references.values()], strict=True):
+                    if target is not None and target not in entities:
+                        raise self.fail(
+                            ("entities", entity.name, "fields", rule.name, *where),
+                            f"names no entity of this mapping: {target!r} (entities: {', '.join(entities)})",
+                        )
         digest = hashlib.sha256(self.doc.path.read_bytes()).hexdigest()
         return SyncMapping(self.doc.path, sync, self.systems, entities, digest)
 
@@ -294,8 +321,10 @@ class _Parser:
             if not (isinstance(pair, list) and len(pair) == 2 and all(item in names for item in pair)):
                 raise self.fail(where, f"must be a pair of fields of {name}, e.g. [begin_date, end_date], got {pair!r}")
             ordered.append((pair[0], pair[1]))
+        checks = self.checks(section.get("checks"), (*at, "checks"))
         return EntityRule(
             name=name,
+            checks=checks,
             objects=objects,
             keys=keys,
             link_fields=link_fields,
@@ -311,6 +340,41 @@ class _Parser:
 
     def other(self, system: str) -> str:
         return self.systems[1] if system == self.systems[0] else self.systems[0]
+
+    def checks(self, section: Any, at: Path_) -> dict[str, tuple[RecordCheck, ...]]:
+        if section is None:
+            return {}
+        section = self.mapping_at(section, at)
+        self.check_keys(section, at, self.systems)
+        out: dict[str, tuple[RecordCheck, ...]] = {}
+        for system, items in section.items():
+            if not isinstance(items, list):
+                raise self.fail((*at, system), f"must be a list of checks, got {_kind(items)}")
+            checks = []
+            for index, item in enumerate(items):
+                where = (*at, system, str(index))
+                item = self.mapping_at(item, where)
+                self.check_keys(item, where, ("column", "reason", *CHECK_RULES))
+                column = item.get("column")
+                if not isinstance(column, str) or not column:
+                    raise self.fail(where, "must name the column it checks")
+                rules = [rule for rule in CHECK_RULES if rule in item]
+                if len(rules) != 1:
+                    raise self.fail(where, f"must give exactly one of {', '.join(CHECK_RULES)}")
+                rule, argument = rules[0], item[rules[0]]
+                shapes = {
+                    "between": isinstance(argument, list) and len(argument) == 2
+                    and all(isinstance(b, int | float) and not isinstance(b, bool) for b in argument),
+                    "equals_column": isinstance(argument, str) and bool(argument),
+                    "not_null": argument is True,
+                    "in": isinstance(argument, list) and bool(argument),
+                }  # fmt: skip
+                if not shapes[rule]:
+                    raise self.fail((*where, rule), f"not a valid {rule} check: {argument!r}")
+                reason = item.get("reason") or f"{column} fails {rule} {argument!r}"
+                checks.append(RecordCheck(column, rule, argument, str(reason)))
+            out[system] = tuple(checks)
+        return out
 
     def field(
         self, name: str, section: dict[str, Any], at: Path_, check_field: Callable[[str, Any, Path_], str]
@@ -367,6 +431,12 @@ class _Parser:
             raise self.fail((*at, "reference"), f"must name an entity, got {_kind(reference)}")
         if reference is not None and values:
             raise self.fail((*at, "values"), "a reference field's values are ids resolved through links: no value map")
+        line_references = self.mapping_at(section.get("references") or {}, (*at, "references"))
+        if line_references and field_type is not FieldType.LINES:
+            raise self.fail((*at, "references"), "names references inside lines: the field's type must be lines")
+        for path, entity_name in line_references.items():
+            if not isinstance(entity_name, str):
+                raise self.fail((*at, "references", path), f"must name an entity, got {_kind(entity_name)}")
         return FieldRule(
             name=name,
             fields=fields,
@@ -381,6 +451,7 @@ class _Parser:
             reference=reference,
             owner=owner,
             line=self.doc.line(at) or 0,
+            line_references=dict(line_references),
         )
 
     def value_map(self, section: Any, at: Path_, direction: str, field_type: FieldType) -> dict[str, str]:

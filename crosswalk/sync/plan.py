@@ -146,6 +146,9 @@ class PlanOptions:
     scope_of: Callable[[EntityRule, MappedRecord, str], str | None] = lambda _entity, _record, _target: None
     # API values a create sets beyond the mapped fields and the mapping's create_defaults (which they override).
     create_values_of: Callable[[EntityRule, MappedRecord, str], dict[str, Any]] = lambda _e, _r, _t: {}
+    # Why a record is held back this run (a document its owner may not send), or None: a held record is neither
+    # written nor matched, and the plan lists it with the reason; it is not quarantined (nothing is wrong with it).
+    hold: Callable[[EntityRule, MappedRecord], str | None] = lambda _entity, _record: None
 
 
 def plan_entity(
@@ -157,8 +160,8 @@ def plan_entity(
 ) -> EntityPlan:
     plan = EntityPlan(entity.name)
     left_system, right_system = mapping.systems
-    usable_left = _usable(data.left, plan, entity, left_system)
-    usable_right = _usable(data.right, plan, entity, right_system)
+    usable_left = _usable(data.left, plan, entity, left_system, options)
+    usable_right = _usable(data.right, plan, entity, right_system, options)
     linked_left: set[str] = set()
     linked_right: set[str] = set()
 
@@ -215,12 +218,18 @@ def plan_entity(
 
 
 def _usable(
-    records: Mapping[str, MappedRecord], plan: EntityPlan, entity: EntityRule, system: str
+    records: Mapping[str, MappedRecord], plan: EntityPlan, entity: EntityRule, system: str, options: PlanOptions
 ) -> dict[str, MappedRecord]:
     usable: dict[str, MappedRecord] = {}
     for key, record in records.items():
         if record.ok:
-            usable[key] = record
+            why = options.hold(entity, record)
+            if why is None:
+                usable[key] = record
+                continue
+            plan.items.append(PlanItem(entity.name, Action.REFUSED, f"record:{system}:{key}", source=system,
+                                       source_key=key, reason=f"held back: {why}"))  # fmt: skip
+            plan.counts["held"] += 1
             continue
         for problem in record.problems:
             plan.problems.append((record, problem))

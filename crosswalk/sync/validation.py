@@ -95,6 +95,20 @@ def _expectations(
     for identity in _unique_identities(entity, system, other):
         out.append(_Expectation(gx.expectations.ExpectColumnValuesToBeUnique(column=f"@{identity}"), f"@{identity}",
                                 f"{identity} is shared with another {entity.objects[system]} record"))  # fmt: skip
+    for check in entity.checks.get(system, ()):
+        column = f"!{check.column}"
+        if check.rule == "between":
+            low, high = check.argument
+            config = gx.expectations.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
+        elif check.rule == "equals_column":
+            config = gx.expectations.ExpectColumnPairValuesToBeEqual(
+                column_A=column, column_B=f"!{check.argument}", ignore_row_if="either_value_is_missing"
+            )
+        elif check.rule == "not_null":
+            config = gx.expectations.ExpectColumnValuesToNotBeNull(column=column)
+        else:
+            config = gx.expectations.ExpectColumnValuesToBeInSet(column=column, value_set=list(check.argument))
+        out.append(_Expectation(config, column, check.reason))
     for first, second in entity.ordered:
         out.append(_Expectation(
             gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
@@ -142,6 +156,10 @@ def validate_side(
             columns[f"{rule.name}#known"] = [value is None or value in known for value in columns[rule.name]]
     for identity in _unique_identities(entity, system, mapping.other(system)):
         columns[f"@{identity}"] = [record.identity.get(identity) for record in rows]
+    for check in entity.checks.get(system, ()):
+        for name in (check.column, check.argument if check.rule == "equals_column" else None):
+            if name is not None:
+                columns[f"!{name}"] = [record.checked.get(name) for record in rows]
     frame = pd.DataFrame(columns)
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -160,7 +178,7 @@ def validate_side(
         unexpected = outcome.result.get("unexpected_index_list") or []
         kind = outcome.expectation_config.type
         result.outcomes.append(ExpectationOutcome(kind, expectation.column, bool(outcome.success), len(unexpected)))
-        field_name = expectation.column.lstrip("@")
+        field_name = expectation.column.lstrip("@!")
         api = entity.field(field_name).fields[system] if field_name in names else field_name
         for row in unexpected:
             problem = FieldProblem(field_name, api, kind, f"{api}: {expectation.reason}", stage=STAGE)

@@ -7,6 +7,8 @@ bool, int, None), so they hash and store as they are: they are the base of three
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +22,7 @@ class FieldType(StrEnum):
     DECIMAL = "decimal"
     INTEGER = "integer"
     BOOLEAN = "boolean"
+    LINES = "lines"  # a list of objects (a document's lines), compared whole; canonical form is its JSON text
 
 
 class BadValue(ValueError):
@@ -49,7 +52,39 @@ def canonical(field_type: FieldType, value: Any) -> str | int | bool | None:
         return int(number)
     if field_type is FieldType.BOOLEAN:
         return _canonical_boolean(value)
+    if field_type is FieldType.LINES:
+        return _canonical_lines(value)
     raise AssertionError(field_type)
+
+
+def _canonical_lines(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BadValue(f"{value[:40]!r} is not a list of lines") from None
+    if not isinstance(value, list) or not all(isinstance(line, dict) for line in value):
+        raise BadValue(f"{type(value).__name__} is not a list of lines (objects)")
+    return json.dumps([_canonical_json(line) for line in value], sort_keys=True, separators=(",", ":"))
+
+
+def _canonical_json(value: Any) -> Any:
+    """Numbers in one form (250 and 250.0 are 250; 1.10 is 1.1) and no empty values, so equal lines dump equal."""
+    if isinstance(value, dict):
+        return {k: _canonical_json(v) for k, v in value.items() if v is not None and v != "" and v != {}}
+    if isinstance(value, list):
+        return [_canonical_json(v) for v in value]
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise BadValue(f"{value!r} is not a finite number")
+        number = Decimal(repr(value)).normalize()
+        return int(number) if number == number.to_integral_value() else float(number)
+    return value
+
+
+def lines_of(value: str | int | bool | None) -> list[dict[str, Any]]:
+    """The lines a canonical LINES value holds."""
+    return json.loads(value) if isinstance(value, str) else []
 
 
 def _canonical_date(value: Any) -> str:
@@ -120,6 +155,8 @@ def to_wire(field_type: FieldType, value: str | int | bool | None, style: WireSt
         return int(number) if number == number.to_integral_value() else float(number)
     if field_type is FieldType.BOOLEAN and style is WireStyle.INTACCT:
         return "true" if value else "false"
+    if field_type is FieldType.LINES:
+        return lines_of(value)
     return value
 
 
