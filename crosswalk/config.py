@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -291,4 +292,58 @@ def load_settings(config: Config | None = None) -> LoadSettings:
     return LoadSettings(
         salesforce_bulk_threshold=int(_number(config, ("load", "salesforce_bulk_threshold"), 1)),
         intacct_functions_per_request=functions,
+    )
+
+
+@dataclass(frozen=True)
+class OperationsSettings:
+    """How the syncs run unattended (the `operations` section): schedules, freshness, alert links, pool limits."""
+
+    schedules: dict[str, str]  # job name -> cron expression
+    schedule_places: dict[str, str]  # job name -> "file:line: " of its cron, to name a bad one
+    timezone: str
+    freshness: timedelta
+    ui_url: str | None
+    pools: dict[str, int]  # pool (system) -> steps that may call it at once
+
+
+def operations_settings(config: Config | None = None) -> OperationsSettings:
+    config = config if config is not None else read_config()
+    section = ("operations",)
+    schedules = config.get((*section, "schedules")) or {}
+    for job, cron in schedules.items():
+        if not isinstance(cron, str) or not cron.strip():
+            keys = (*section, "schedules", job)
+            raise ConfigError(f"{config.where(keys)}{_dotted(keys)} must be a cron expression, got {cron!r}")
+    timezone = config.get((*section, "timezone"))
+    try:
+        zoneinfo.ZoneInfo(str(timezone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        keys = (*section, "timezone")
+        raise ConfigError(
+            f"{config.where(keys)}{_dotted(keys)} must be an IANA time zone such as UTC or Europe/Paris, "
+            f"got {timezone!r}"
+        ) from None
+    hours = _number(config, (*section, "freshness_hours"))
+    if hours <= 0:
+        keys = (*section, "freshness_hours")
+        raise ConfigError(f"{config.where(keys)}{_dotted(keys)} must be a number of hours above 0, got {hours:g}")
+    ui_url = str(config.get((*section, "ui_url")) or "").strip().rstrip("/")
+    if ui_url and not ui_url.startswith(("http://", "https://")):
+        keys = (*section, "ui_url")
+        raise ConfigError(f"{config.where(keys)}{_dotted(keys)} must start with http:// or https://, got {ui_url!r}")
+    pools: dict[str, int] = {}
+    for pool in config.get((*section, "pools")) or {}:
+        keys = (*section, "pools", pool)
+        limit = _number(config, keys, 1)
+        if limit != int(limit):
+            raise ConfigError(f"{config.where(keys)}{_dotted(keys)} must be a whole number, got {limit:g}")
+        pools[pool] = int(limit)
+    return OperationsSettings(
+        schedules=dict(schedules),
+        schedule_places={job: config.where((*section, "schedules", job)) for job in schedules},
+        timezone=str(timezone),
+        freshness=timedelta(hours=hours),
+        ui_url=ui_url or None,
+        pools=pools,
     )
