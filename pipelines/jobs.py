@@ -10,23 +10,35 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 from crosswalk.clients.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE
 from crosswalk.sync.projects import SYNC as PROJECTS
 
+# A run tag per sync the run performs (sync_all carries both): dagster.yaml's run queue lets one run at a time hold
+# each, and a sync's schedule skips its tick while a run holding it is queued or going.
+SYNC_TAGS = {"sync_projects": "crosswalk/sync_projects", "sync_quickbooks": "crosswalk/sync_quickbooks"}
+
+
+def sync_tags(*syncs: str) -> dict[str, str]:
+    return {SYNC_TAGS[sync]: "true" for sync in syncs}
+
+
 sync_projects = define_asset_job(
     "sync_projects",
     selection=AssetSelection.groups(INTACCT, SALESFORCE, PROJECTS),
     executor_def=in_process_executor,
     description="Intacct projects/tasks with Salesforce (SPEC A): extract, plan, load.",
+    tags=sync_tags("sync_projects"),
 )
 sync_quickbooks = define_asset_job(
     "sync_quickbooks",
     selection=AssetSelection.groups(ESP, QUICKBOOKS),
     executor_def=in_process_executor,
     description="ESP+ companies and documents with QuickBooks Online (SPEC B).",
+    tags=sync_tags("sync_quickbooks"),
 )
 sync_all = define_asset_job(
     "sync_all",
     selection=AssetSelection.groups(INTACCT, SALESFORCE, PROJECTS, ESP, QUICKBOOKS),
     executor_def=in_process_executor,
     description="Both syncs.",
+    tags=sync_tags("sync_projects", "sync_quickbooks"),
 )
 
 JOBS = [sync_projects, sync_quickbooks, sync_all]
