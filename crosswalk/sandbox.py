@@ -16,7 +16,13 @@ from pathlib import Path
 from types import TracebackType
 
 from crosswalk.config import config_path
-from crosswalk.settings import CONFIG_ENV, DATABASE_URL_ENV, crosswalk_home, database_url_from_env
+from crosswalk.settings import (
+    AUTOMATION_ENV,
+    CONFIG_ENV,
+    DATABASE_URL_ENV,
+    crosswalk_home,
+    database_url_from_env,
+)
 from emulators.core.tls import create_sandbox_certificates
 from emulators.registry import SYSTEMS, backend_class
 
@@ -97,6 +103,8 @@ class Sandbox:
         env: dict[str, str] = {
             DATABASE_URL_ENV: database_url_from_env(),
             CONFIG_ENV: str(config_path()),
+            # Trying Crosswalk starts nothing by itself: its schedules and sensors stay off until turned on.
+            AUTOMATION_ENV: "stopped",
         }
         for emulator in self.processes:
             env.update(emulator.ready["env"])  # type: ignore[arg-type]

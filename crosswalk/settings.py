@@ -8,6 +8,8 @@ from pathlib import Path
 DATABASE_URL_ENV = "CROSSWALK_DATABASE_URL"
 CONFIG_ENV = "CROSSWALK_CONFIG"
 HOME_ENV = "CROSSWALK_HOME"
+# running | stopped: whether the schedules and sensors start by themselves (pipelines/schedules.py).
+AUTOMATION_ENV = "CROSSWALK_AUTOMATION"
 
 
 def crosswalk_home() -> Path:
