@@ -304,6 +304,20 @@ class EspApi:
         rows = [r for r in self.store.records["PurchaseOrder"].values() if r.get("OrderId") == order_id]
         return [render.render_purchase_order(self.store, r) for r in sorted(rows, key=lambda r: r["Id"])]
 
+    def update_document(self, object_name: str) -> Operation:
+        def run(request: Request, token: AccessToken, body: Any) -> Any:
+            document_id = request.path_params["id"]
+            if not isinstance(body, dict):
+                raise bad_request(f"The request body must be a {_ENTITY_NAMES[object_name].lower()} object")
+            if body.get("Id") not in (None, document_id):
+                raise bad_request("The Id in the body does not match the URL", "Id")
+            edit = parse.document_edit(object_name, body)
+            self.check_record_fault(object_name)
+            record = self.store.update_document(object_name, document_id, edit, body.get("Version"), token.user_id)
+            return self.written(render.FULL_RENDERERS[object_name](self.store, record))
+
+        return run
+
     def send_state(self, object_name: str) -> Operation:
         def run(request: Request, token: AccessToken, body: Any) -> Any:
             record = self.store.get(object_name, request.path_params["id"], _ENTITY_NAMES[object_name])
@@ -415,7 +429,9 @@ class EspApi:
             Route(f"{p}/orders/{{id:int}}/purchaseorders", a(self.order_purchase_orders), methods=["GET"]),
         ]
         for path, object_name in (("orders", "Order"), ("purchaseorders", "PurchaseOrder"), ("bills", "Bill")):
-            send_path = f"{p}/{path}/{{id:int}}/sendto/{QUICKBOOKS_CODE}"
+            document_path = f"{p}/{path}/{{id:int}}"
+            send_path = f"{document_path}/sendto/{QUICKBOOKS_CODE}"
+            routes.append(Route(document_path, a(self.update_document(object_name), "write"), methods=["PUT"]))
             routes.append(Route(send_path, a(self.send_state(object_name)), methods=["GET"]))
             routes.append(Route(send_path, a(self.record_send(object_name), "write"), methods=["POST"]))
         routes += [

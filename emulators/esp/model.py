@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from emulators.core.clock import EmulatorClock
 from emulators.esp.dates import ms_from_datetime
 from emulators.esp.errors import EspError, bad_request, not_found
+
+if TYPE_CHECKING:
+    from emulators.esp.parse import DocumentEdit, LineEdit
 
 RECORD_OBJECTS = ("Company", "Contact", "User", "Order", "PurchaseOrder", "Bill")
 LINK_OBJECT = "QuickBooksLink"
@@ -49,12 +52,25 @@ SEND_DOCUMENT_TYPES = ("Invoice", "PurchaseOrder", "Bill")
 SEND_FIELDS = (
     "IsSentToQuickbooks",
     "ExternalId",
+    "SyncMessage",
     "ExternalNumber",
     "ExternalSyncToken",
     "Balance",
     "ExternalSentBy",
     "ExternalSentDate",
 )
+
+# A send's optional details: absent from a send, each keeps its value while ExternalId stays the same [ours].
+SEND_DETAILS = ("ExternalNumber", "ExternalSyncToken", "Balance", "SyncMessage")
+SYNC_MESSAGE_MAX = 2000  # characters [ours]
+DOCUMENT_ENTITIES = {"Order": "Order", "PurchaseOrder": "Purchase order", "Bill": "Bill"}
+# The values GET /types/lookups lists: what a document edit may set its Status and CurrencyCode to.
+ORDER_STATUS_LABELS = ("Open", "Closed")
+CURRENCY_CODES = ("USD", "CAD", "GBP")
+# Lines added through the API get ids from here, in steps of 100: a product line's variant id is its id + 50, so
+# it never names another line [ours].
+LINE_ID_BASE = 1_000_000_000_000
+LINE_ID_STEP = 100
 
 
 class Line(NamedTuple):
@@ -279,6 +295,97 @@ class EspStore:
         self.deletions.append(entry)
         self.changed(DELETION_OBJECT)
 
+    # ---- document edits --------------------------------------------------------------------------------------
+
+    def update_document(
+        self, object_name: str, document_id: int, edit: DocumentEdit, version: Any, user_id: int
+    ) -> dict[str, Any]:
+        """Apply a PUT's edit: every change is checked before any is applied, so a refused edit changes nothing.
+        Values the edit leaves as they are pass unchecked (a document read and written back unchanged is accepted)."""
+        entity = DOCUMENT_ENTITIES[object_name]
+        record = self.get(object_name, document_id, entity)
+        self.check_version(record, version, entity.lower())
+        changes: dict[str, Any] = {}
+        for key, value in edit.fields.items():
+            if value != record.get(key):
+                check_document_value(key, value)
+                changes[key] = value
+        for key, (field, party_id) in edit.parties.items():
+            if party_id != record.get(key):
+                required = key == "VendorId" or (key == "CustomerId" and object_name == "Order")
+                self.check_party(key, field, party_id, required)
+                changes[key] = party_id
+        if edit.lines is not None:
+            supplier = changes.get("VendorId", record.get("VendorId")) if object_name != "Order" else None
+            changes["Lines"] = self.edited_lines(record, edit.lines, supplier, entity)
+        record.update(changes)
+        self.touch(object_name, record, user_id)
+        return record
+
+    def check_party(self, key: str, field: str, party_id: int | None, required: bool) -> None:
+        """A party a document edit names: it exists (422 as ASI documents) and has the member type its role needs."""
+        if party_id is None:
+            if required:
+                raise bad_request(f"{field} is required", field)
+            return
+        if key == "ContactId":
+            if party_id not in self.records["Contact"]:
+                raise EspError(422, "Contact not found", [{"Field": field, "Message": "Contact not found"}])
+            return
+        company = self.records["Company"].get(party_id)
+        if company is None:
+            raise EspError(422, "Company not found", [{"Field": field, "Message": "Company not found"}])
+        if key == "CustomerId" and not company["IsCustomer"]:
+            raise bad_request(f"Company {party_id} is not a Customer", field)
+        if key in ("VendorId", "SupplierId") and not (company["IsSupplier"] or company["IsDecorator"]):
+            raise bad_request(f"Company {party_id} is not a Supplier or Decorator", field)
+
+    def edited_lines(
+        self, record: dict[str, Any], edits: tuple[LineEdit, ...], default_supplier: int | None, entity: str
+    ) -> tuple[Line, ...]:
+        """The document's lines after an edit: listed lines changed by Id, lines without Id added, the rest dropped."""
+        existing = {line.Id: line for line in record["Lines"]}
+        kept: set[int] = set()
+        lines: list[Line | None] = []
+        added: list[tuple[int, LineEdit, int | None]] = []
+        for edit in edits:
+            if edit.line_id is not None:
+                line = existing.get(edit.line_id)
+                if line is None:
+                    raise bad_request(f"Line item {edit.line_id} is not on this {entity.lower()}", f"{edit.field}.Id")
+                if edit.line_id in kept:
+                    raise bad_request(f"Line item {edit.line_id} is listed twice", f"{edit.field}.Id")
+                kept.add(edit.line_id)
+                lines.append(line._replace(**edit.changes))
+                continue
+            supplier = default_supplier
+            if "SupplierId" in edit.changes:
+                field, supplier = edit.changes["SupplierId"]
+                self.check_party("SupplierId", field, supplier, required=False)
+            added.append((len(lines), edit, supplier))
+            lines.append(None)
+        for position, edit, supplier in added:  # ids only once the whole edit is known to be valid
+            values = edit.changes
+            lines[position] = Line(
+                Id=self.allocate_line_id(),
+                Type=values["Type"],
+                Number=values.get("Number"),
+                Name=values["Name"],
+                Description=values.get("Description"),
+                ProductId=values.get("ProductId"),
+                Quantity=values.get("Quantity", 1),
+                Price=values.get("Price", 0),
+                Cost=values.get("Cost", 0),
+                IsTaxable=values["IsTaxable"],
+                SupplierId=supplier,
+            )
+        return tuple(line for line in lines if line is not None)
+
+    def allocate_line_id(self) -> int:
+        line_id = self.next_ids.get("LineItem", LINE_ID_BASE)
+        self.next_ids["LineItem"] = line_id + LINE_ID_STEP
+        return line_id
+
     # ---- QuickBooks links (B7) ---------------------------------------------------------------------------------
 
     def set_link(self, company_id: int, member_type: str, fields: dict[str, Any], user_id: int | None) -> dict:
@@ -378,7 +485,7 @@ class EspStore:
         raise EspError(403, "The QuickBooks Online integration is not visible to this user")
 
     def record_send(self, object_name: str, document_id: int, body: dict[str, Any], user_id: int) -> dict:
-        entity = {"Order": "Order", "PurchaseOrder": "Purchase order", "Bill": "Bill"}[object_name]
+        entity = DOCUMENT_ENTITIES[object_name]
         record = self.get(object_name, document_id, entity)
         document_type = self.document_type(object_name, record)
         if document_type is None:
@@ -390,19 +497,19 @@ class EspStore:
         external_id = body.get("ExternalId")
         if not isinstance(external_id, str) or not external_id.strip():
             raise bad_request("ExternalId is required", "ExternalId")
+        details = {key: body[key] for key in SEND_DETAILS if key in body}
+        check_send_details(details)
         self.check_may_send(document_type, user_id)
         if body.get("Version") is not None:
             self.check_version(record, body["Version"], entity.lower())
-        balance = body.get("Balance")
-        if balance is not None and (isinstance(balance, bool) or not isinstance(balance, int | float)):
-            raise bad_request("Balance must be a number", "Balance")
+        if external_id != record.get("ExternalId"):
+            # Another QuickBooks transaction: the details of the last one do not carry over.
+            record.update(dict.fromkeys(SEND_DETAILS))
         record.update(
             IsSentToQuickbooks=True,
             ExternalId=external_id,
-            ExternalNumber=body.get("ExternalNumber"),
-            ExternalSyncToken=body.get("ExternalSyncToken"),
-            Balance=balance,
             ExternalSentBy=body.get("SentBy") or self.user_name(user_id),
+            **details,
         )
         self.touch(object_name, record, user_id)
         record["ExternalSentDate"] = record["UpdateDate"]
@@ -432,6 +539,28 @@ class EspStore:
         self.settings = merged
         self.changed(SETTINGS_OBJECT)
         return merged
+
+
+def check_document_value(key: str, value: Any) -> None:
+    """A document field's new value against the tenant's lookups (the PUT parser has checked its type)."""
+    if key == "Status" and value not in ORDER_STATUS_LABELS:
+        raise bad_request(f"Status must be one of {', '.join(ORDER_STATUS_LABELS)}", key)
+    if key == "CurrencyCode" and value not in CURRENCY_CODES:
+        raise bad_request(f"CurrencyCode must be one of {', '.join(CURRENCY_CODES)}", key)
+    if key == "Date" and value is None:
+        raise bad_request("Date is required", key)
+
+
+def check_send_details(details: dict[str, Any]) -> None:
+    for key in ("ExternalNumber", "ExternalSyncToken", "SyncMessage"):
+        value = details.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad_request(f"{key} must be a string or null", key)
+    if len(details.get("SyncMessage") or "") > SYNC_MESSAGE_MAX:
+        raise bad_request(f"SyncMessage must be at most {SYNC_MESSAGE_MAX} characters", "SyncMessage")
+    balance = details.get("Balance")
+    if balance is not None and (isinstance(balance, bool) or not isinstance(balance, int | float)):
+        raise bad_request("Balance must be a number", "Balance")
 
 
 def validate_settings(settings: dict[str, Any]) -> None:

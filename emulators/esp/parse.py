@@ -6,7 +6,8 @@ renders it back as a one-element list (a documented simplification).
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 from emulators.esp.dates import parse_instant
 from emulators.esp.errors import bad_request
@@ -212,7 +213,7 @@ def _document_common(body: dict[str, Any]) -> dict[str, Any]:
     for key in ("Date", "DueDate", "ExternalSentDate"):
         if isinstance(body.get(key), str):
             fields[key] = parse_instant(body[key], key)
-    for key in ("ExternalId", "ExternalNumber", "ExternalSyncToken", "ExternalSentBy"):
+    for key in ("ExternalId", "ExternalNumber", "ExternalSyncToken", "ExternalSentBy", "SyncMessage"):
         fields[key] = _text(body, key)
     if body.get("Balance") is not None:
         fields["Balance"] = _number(body["Balance"], "Balance")
@@ -252,3 +253,139 @@ def bill_fields(body: dict[str, Any]) -> dict[str, Any]:
         "VendorId": _reference_id(body, "VendorId", "Vendor"),
         "CustomerId": _reference_id(body, "CustomerId", "Customer"),
     }
+
+
+# ---- document edits (PUT /orders|purchaseorders|bills/{id}) --------------------------------------------------------
+
+# What a PUT may change on each document; every other field in the body is read-only and ignored, as on companies.
+_EDITABLE_TEXT = {
+    "Order": ("Description", "POReference", "CurrencyCode", "Status"),
+    "PurchaseOrder": ("CurrencyCode", "Status"),
+    "Bill": ("CurrencyCode", "Status"),
+}
+_EDITABLE_DATES = {"Order": ("Date", "DueDate"), "PurchaseOrder": ("Date",), "Bill": ("Date", "DueDate")}
+# Parties as the full view nests them: wire object -> store field.
+_EDITABLE_PARTIES = {"PurchaseOrder": {"Vendor": "VendorId", "Customer": "CustomerId"}}
+_EDITABLE_PARTIES["Bill"] = _EDITABLE_PARTIES["PurchaseOrder"]
+_LINE_AMOUNTS = ("Quantity", "Price", "Cost")
+_LINE_TEXT = ("Name", "Number", "Description")
+_LINE_TYPES = ("product", "service")
+
+
+class LineEdit(NamedTuple):
+    """One entry of a PUT's LineItems: an existing line (by Id) with the values it changes, or a new line."""
+
+    field: str  # where it sits in the body, e.g. LineItems[2]
+    line_id: int | None  # None: a line to add
+    changes: dict[str, Any]  # Line field -> validated value
+
+
+class DocumentEdit(NamedTuple):
+    """What a document PUT asks for, its values checked for type; the store checks them against the document."""
+
+    fields: dict[str, Any]  # store field -> value (dates as epoch ms)
+    parties: dict[str, tuple[str, int | None]]  # store field -> (the body field naming it, company or contact id)
+    lines: tuple[LineEdit, ...] | None  # None: LineItems absent, the lines stay as they are
+
+
+def _text_at(value: Any, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise bad_request(f"{field} must be a string", field)
+    return value
+
+
+def _id_at(value: Any, field: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise bad_request(f"{field} must be an integer", field)
+    return value
+
+
+def _party_id(body: dict[str, Any], key: str, prefix: str = "") -> tuple[str, int | None]:
+    """A party object ({"Id": ...}) or null, as the body field naming the id (under `prefix`) and the id."""
+    party, field = body[key], prefix + key
+    if party is None:
+        return field, None
+    if not isinstance(party, dict):
+        raise bad_request(f"{field} must be an object with an Id, or null", field)
+    return f"{field}.Id", _id_at(party.get("Id"), f"{field}.Id")
+
+
+def _amount(value: Any, field: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise bad_request(f"{key} must be a number", field)
+    if key == "Quantity" and value <= 0:
+        raise bad_request("Quantity must be greater than 0", field)
+    if value < 0:
+        raise bad_request(f"{key} must not be negative", field)
+    return value
+
+
+def _line_edit(item: Any, field: str) -> LineEdit:
+    if not isinstance(item, dict):
+        raise bad_request(f"{field} must be an object", field)
+    # Product lines carry their amounts on Variants[0] (as GET shows them); a top-level value wins.
+    variants = item.get("Variants")
+    variant = variants[0] if isinstance(variants, list) and variants and isinstance(variants[0], dict) else {}
+    changes: dict[str, Any] = {}
+    for key in _LINE_AMOUNTS:
+        if key in item:
+            changes[key] = _amount(item[key], f"{field}.{key}", key)
+        elif key in variant:
+            changes[key] = _amount(variant[key], f"{field}.Variants[0].{key}", key)
+    for key in _LINE_TEXT:
+        if key in item:
+            changes[key] = _text_at(item[key], f"{field}.{key}")
+    if "Name" in changes and not (changes["Name"] or "").strip():
+        raise bad_request("Name is required", f"{field}.Name")
+    line_id = _id_at(item.get("Id"), f"{field}.Id")
+    if line_id is not None:
+        return LineEdit(field, line_id, changes)
+    if "Name" not in changes:
+        raise bad_request("Name is required", f"{field}.Name")
+    kind = item.get("Type") or "product"
+    if kind not in _LINE_TYPES:
+        raise bad_request("Type must be product or service", f"{field}.Type")
+    taxable = item.get("IsTaxable", variant.get("IsTaxable", False))
+    if not isinstance(taxable, bool):
+        raise bad_request("IsTaxable must be true or false", f"{field}.IsTaxable")
+    changes.update(Type=kind, IsTaxable=taxable, ProductId=_id_at(item.get("ProductId"), f"{field}.ProductId"))
+    if "Supplier" in item:
+        changes["SupplierId"] = _party_id(item, "Supplier", f"{field}.")
+    return LineEdit(field, None, changes)
+
+
+def document_edit(object_name: str, body: dict[str, Any]) -> DocumentEdit:
+    """The changes a PUT /{orders|purchaseorders|bills}/{id} body asks for (absent fields are left as they are)."""
+    fields: dict[str, Any] = {}
+    for key in _EDITABLE_TEXT[object_name]:
+        if key in body:
+            fields[key] = _text(body, key)
+    for key in _EDITABLE_DATES[object_name]:
+        if key not in body:
+            continue
+        value = body[key]
+        if value is not None and not isinstance(value, str):
+            raise bad_request(f"{key} must be an ISO-8601 date-time or null", key)
+        fields[key] = parse_instant(value, key) if value is not None else None
+    parties: dict[str, tuple[str, int | None]] = {}
+    if object_name == "Order" and "BillingContact" in body:
+        billing = body["BillingContact"]
+        if billing is None:
+            parties["CustomerId"] = ("BillingContact", None)
+        elif not isinstance(billing, dict):
+            raise bad_request("BillingContact must be an object", "BillingContact")
+        else:
+            if "Company" in billing:
+                parties["CustomerId"] = _party_id(billing, "Company", "BillingContact.")
+            if "Id" in billing:
+                parties["ContactId"] = ("BillingContact.Id", _id_at(billing["Id"], "BillingContact.Id"))
+    for key, store_field in _EDITABLE_PARTIES.get(object_name, {}).items():
+        if key in body:
+            parties[store_field] = _party_id(body, key)
+    lines = None
+    if "LineItems" in body:
+        items = body["LineItems"]
+        if not isinstance(items, list):
+            raise bad_request("LineItems must be a list", "LineItems")
+        lines = tuple(_line_edit(item, f"LineItems[{index}]") for index, item in enumerate(items))
+    return DocumentEdit(fields, parties, lines)

@@ -1,7 +1,8 @@
 """Store records -> ESP+ wire JSON (PascalCase, ASI's date format), for full records and for search rows.
 
 Field names and nesting follow the ESP+ web app's TypeScript models (research note §2); fields marked "ours" in
-docs/emulators/esp.md (Version on rows, DueDate, the QuickBooks send details, POs and bills) fill gaps.
+docs/emulators/esp.md (Version on rows, DueDate, the QuickBooks send details and SyncMessage, POs and bills) fill
+gaps.
 """
 
 from __future__ import annotations
@@ -317,6 +318,7 @@ def _send_state(record: dict[str, Any]) -> dict[str, Any]:
         "IsSentToSmartbooks": False,
         "IsSentToProfitMaker": False,
         "ExternalId": record.get("ExternalId"),
+        "SyncMessage": record.get("SyncMessage"),
         "ExternalNumber": record.get("ExternalNumber"),
         "ExternalSyncToken": record.get("ExternalSyncToken"),
         "Balance": record.get("Balance"),
@@ -331,6 +333,7 @@ def render_send_state(object_name: str, record: dict[str, Any], document_type: s
         "DocumentType": document_type,
         "DocumentId": record["Id"],
         "ExternalId": record.get("ExternalId"),
+        "SyncMessage": record.get("SyncMessage"),
         "ExternalNumber": record.get("ExternalNumber"),
         "ExternalSyncToken": record.get("ExternalSyncToken"),
         "Balance": record.get("Balance"),

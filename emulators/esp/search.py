@@ -49,6 +49,7 @@ class Tail(Sequence[T]):
             raise IndexError(index)
         return self.rows[self.start + index % len(self)]
 
+
 # sortBy keys (camelCase as the ESP+ web app sends them) -> stored field
 _SORT_FIELDS: dict[str, dict[str, str]] = {
     "Company": {
