@@ -428,6 +428,7 @@ class SyncEngine:
             if key is None:
                 raise _Unresolved("the record it links to was not created")
             fields[item["link_from_result"]] = key
+        fields = _nested(fields)
         identity = tuple(item["identity"]) if item["identity"] else None
         if item["action"] == Action.UPDATE.value:
             return WriteRequest(WriteOp.UPDATE, item["target_object"], fields, marker, key=item["target_key"])
@@ -505,6 +506,25 @@ def _refer_value(entity: EntityRule, system: str, record: MappedRecord) -> str |
     if system in entity.refer_by:
         return record.identity.get(entity.refer_by[system])
     return record.key
+
+
+def _nested(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """API fields named by dotted paths (QBO's CustomerRef.value) as the nested objects the API takes."""
+    if not any("." in name for name in fields):
+        return dict(fields)
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        parts = name.split(".")
+        holder = out
+        for part in parts[:-1]:
+            existing = holder.get(part)
+            holder[part] = existing = dict(existing) if isinstance(existing, dict) else {}
+            holder = existing
+        if isinstance(value, dict) and isinstance(holder.get(parts[-1]), dict):
+            holder[parts[-1]] = {**holder[parts[-1]], **value}
+        else:
+            holder[parts[-1]] = value
+    return out
 
 
 def _marker(plan_id: str, seq: int) -> str:

@@ -118,6 +118,7 @@ class SyncMapping:
     systems: tuple[str, str]  # (left, right)
     entities: dict[str, EntityRule]
     content_hash: str  # of the file's text: the mapped assets' code version
+    field_mappings: dict[str, Any] = field(default_factory=dict)  # a sync's own named settings (QBO accounts)
 
     @property
     def left(self) -> str:
@@ -161,7 +162,7 @@ def load_mapping(path: Path, fields_of: FieldCatalog = catalog_fields) -> SyncMa
     return _Parser(located, fields_of).parse()
 
 
-_TOP_KEYS = ("version", "sync", "systems", "entities")
+_TOP_KEYS = ("version", "sync", "systems", "entities", "field_mappings")
 _ENTITY_KEYS = (
     "objects", "link_fields", "refer_by", "match_on", "sync", "fields", "create_defaults", "deactivate", "ordered",
     "checks",
@@ -226,7 +227,11 @@ class _Parser:
                             f"names no entity of this mapping: {target!r} (entities: {', '.join(entities)})",
                         )
         digest = hashlib.sha256(self.doc.path.read_bytes()).hexdigest()
-        return SyncMapping(self.doc.path, sync, self.systems, entities, digest)
+        field_mappings = self.mapping_at(top.get("field_mappings") or {}, ("field_mappings",))
+        for key, value in field_mappings.items():
+            if value is not None and not isinstance(value, str | int | float | bool):
+                raise self.fail(("field_mappings", key), f"must be one value (a name), got {_kind(value)}")
+        return SyncMapping(self.doc.path, sync, self.systems, entities, digest, dict(field_mappings))
 
     def entity(self, name: str, section: dict[str, Any]) -> EntityRule:
         at: Path_ = ("entities", name)

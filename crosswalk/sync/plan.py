@@ -316,6 +316,22 @@ def _plan_pair(
         plan.counts["in_sync"] += 1
 
 
+def plan_matched_pair(
+    plan: EntityPlan,
+    mapping: SyncMapping,
+    entity: EntityRule,
+    translate: Translate,
+    options: PlanOptions,
+    pair: str,
+    link: LinkState,
+    left: MappedRecord,
+    right: MappedRecord,
+    matched_by: str | None,
+) -> None:
+    """Plan a pair a sync matched by its own rule, exactly as a pair matched here is planned."""
+    _plan_pair(plan, mapping, entity, translate, options, pair, link, left, right, matched_by)
+
+
 def _plan_create(
     plan: EntityPlan,
     mapping: SyncMapping,
