@@ -7,7 +7,10 @@ from dagster import Definitions
 from assets.extract import EXTRACT_ASSETS
 from assets.sync import build_projects_assets
 from crosswalk.config import extract_settings, load_settings, projects_settings
+from pipelines.alerts import build_alerts
 from pipelines.jobs import JOBS
+from pipelines.pools import build_pool_limits_sensor, with_pools
+from pipelines.schedules import build_schedules
 from resources.systems import resources_from_env
 
 # Read and validated here so a bad settings file stops the code location once, naming file and key, instead of
@@ -16,4 +19,15 @@ extract_settings()
 projects_settings()
 load_settings()
 
-defs = Definitions(assets=[*EXTRACT_ASSETS, *build_projects_assets()], jobs=JOBS, resources=resources_from_env())
+# Every step that calls a system takes a slot of that system's pool (pipelines/pools.py).
+ASSETS = with_pools([*EXTRACT_ASSETS, *build_projects_assets()])
+FRESHNESS_CHECKS, ALERT_SENSORS = build_alerts(ASSETS)
+
+defs = Definitions(
+    assets=ASSETS,
+    asset_checks=FRESHNESS_CHECKS,
+    jobs=JOBS,
+    schedules=build_schedules(),
+    sensors=[*ALERT_SENSORS, build_pool_limits_sensor()],
+    resources=resources_from_env(),
+)
