@@ -16,7 +16,6 @@ from crosswalk.settings import database_url_from_env, redact_url
 
 if TYPE_CHECKING:
     from crosswalk.staging import StagingStore
-    from crosswalk.sync.mapping import SyncMapping
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -131,7 +130,7 @@ def _sync_rows(url: str) -> list[dict[str, Any]]:
     rows = []
     with _existing_store(url) as store:
         open_quarantine = sum(1 for row in store.quarantined() if row["resolved_at"] is None)
-        for sync in ("projects",):
+        for sync in ("projects", "quickbooks"):
             latest = PlanStore(store, sync).latest()
             rows.append({
                 "sync": sync,
@@ -234,27 +233,37 @@ def _quarantine(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     """The next run's plan from what is staged now (a dry run: nothing is written anywhere)."""
-    from crosswalk.config import ConfigError, projects_settings
+    from crosswalk.config import ConfigError, MissingSettingsError, projects_settings, quickbooks_sync_settings
+    from crosswalk.extract.errors import CredentialsError, ExtractError
     from crosswalk.staging import StoreUnavailable
+    from crosswalk.sync import projects, quickbooks
     from crosswalk.sync.mapping import MappingError
     from crosswalk.sync.plan import Action
-    from crosswalk.sync.projects import projects_engine
-
-    if args.sync != "projects":
-        print(f"crosswalk plan: the {args.sync} sync is not built yet; only --sync projects plans", file=sys.stderr)
-        return 2
-    from crosswalk.config import MissingSettingsError
-    from crosswalk.extract.errors import CredentialsError, ExtractError
 
     url = database_url_from_env()
+    notes: list[str] = []
     try:
-        settings = projects_settings()
         with _existing_store(url) as store:
-            engine = projects_engine(store, settings)
+            if args.sync == "projects":
+                settings = projects_settings()
+                enabled, switch = settings.enabled, "projects.enabled"
+                engine = projects.projects_engine(store, settings)
+                streams = projects.streams_read(engine.mapping)
+            else:
+                qbo_settings = quickbooks_sync_settings()
+                enabled, switch = qbo_settings.enabled, "quickbooks.enabled"
+                streams = quickbooks.streams_read()
             if not args.no_extract:
-                _extract_streams_of(engine.mapping, store)
+                _extract_streams(streams, store)
+            if args.sync == "quickbooks":
+                engine, sync = quickbooks.quickbooks_engine(
+                    store, qbo_settings.mapping_path, on_delete=qbo_settings.on_delete,
+                    allow_billable_with_invoices=qbo_settings.allow_billable_with_invoices,
+                )  # fmt: skip
+                notes.extend(sync.integration.notes)
             plan = engine.plan()
-    except (StoreUnavailable, ConfigError, MappingError, MissingSettingsError, ExtractError, CredentialsError) as exc:
+    except (StoreUnavailable, ConfigError, MappingError, MissingSettingsError, ExtractError, CredentialsError,
+            quickbooks.QuickBooksSettingsError) as exc:  # fmt: skip
         print(f"crosswalk plan: {exc}", file=sys.stderr)
         return 1
     items = [item for item in plan.items if item.action is not Action.LINK]
@@ -265,12 +274,14 @@ def _plan(args: argparse.Namespace) -> int:
         for name, entity_plan in plan.entities.items() for review in entity_plan.reviews
     ]  # fmt: skip
     if args.json:
-        body = {"sync": plan.sync, "mapping_hash": plan.mapping_hash, "enabled": settings.enabled,
+        body = {"sync": plan.sync, "mapping_hash": plan.mapping_hash, "enabled": enabled, "notes": notes,
                 "counts": counts, "items": [item.as_json() for item in items], "reviews": reviews}  # fmt: skip
         print(json.dumps(body, indent=2, default=str))
         return 0
-    if not settings.enabled:
-        print("projects.enabled is false: a run would write nothing; the plan below is what it would write if on")
+    if not enabled:
+        print(f"{switch} is false: a run would write nothing; the plan below is what it would write if on")
+    for note in notes:
+        print(f"note: {note}")
     writes = [item for item in items if item.action.value in ("create", "update")]
     print(f"plan for the {plan.sync} sync (mapping {plan.mapping_hash[:12]}): {len(writes)} writes; "
           + ", ".join(f"{name} {count}" for name, count in counts.items() if count))  # fmt: skip
@@ -290,7 +301,7 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extract_streams_of(mapping: SyncMapping, store: StagingStore) -> None:
+def _extract_streams(streams: list[tuple[str, str]], store: StagingStore) -> None:
     """Bring the streams a sync reads up to date (incrementally), so the plan is the one the next run would make:
     a run extracts before it plans. Progress goes to standard error."""
     import os
@@ -304,9 +315,6 @@ def _extract_streams_of(mapping: SyncMapping, store: StagingStore) -> None:
     settings = extract_settings()
     run_id = f"plan-{uuid.uuid4().hex[:12]}"
     resources: dict[str, Any] = {}
-    from crosswalk.sync.projects import streams_read
-
-    streams = streams_read(mapping)
     try:
         for system, object_name in streams:
             resource = resources.setdefault(system, resource_from_values(system, os.environ))

@@ -347,3 +347,23 @@ def operations_settings(config: Config | None = None) -> OperationsSettings:
         ui_url=ui_url or None,
         pools=pools,
     )
+
+
+@dataclass(frozen=True)
+class QuickBooksSyncSettings:
+    """The ESP+ -> QuickBooks Online sync's settings (the `quickbooks` section, SPEC B)."""
+
+    enabled: bool
+    mapping_path: Path
+    allow_billable_with_invoices: bool
+    on_delete: str
+
+
+def quickbooks_sync_settings(config: Config | None = None) -> QuickBooksSyncSettings:
+    config = config if config is not None else read_config()
+    return QuickBooksSyncSettings(
+        enabled=_flag(config, ("quickbooks", "enabled")),
+        mapping_path=_path(config, ("quickbooks", "mapping")),
+        allow_billable_with_invoices=_flag(config, ("quickbooks", "allow_billable_with_invoices")),
+        on_delete=_choice(config, ("on_delete",), ON_DELETE),
+    )

@@ -10,6 +10,8 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 from crosswalk.clients.catalog import ESP, INTACCT, QUICKBOOKS, SALESFORCE
 from crosswalk.sync.projects import SYNC as PROJECTS
 
+QUICKBOOKS_SYNC = "quickbooks_sync"  # the QuickBooks sync's asset group (its extract group is `quickbooks`)
+
 # A run tag per sync the run performs (sync_all carries both): dagster.yaml's run queue lets one run at a time hold
 # each, and a sync's schedule skips its tick while a run holding it is queued or going.
 SYNC_TAGS = {"sync_projects": "crosswalk/sync_projects", "sync_quickbooks": "crosswalk/sync_quickbooks"}
@@ -28,14 +30,14 @@ sync_projects = define_asset_job(
 )
 sync_quickbooks = define_asset_job(
     "sync_quickbooks",
-    selection=AssetSelection.groups(ESP, QUICKBOOKS),
+    selection=AssetSelection.groups(ESP, QUICKBOOKS, QUICKBOOKS_SYNC),
     executor_def=in_process_executor,
-    description="ESP+ companies and documents with QuickBooks Online (SPEC B).",
+    description="ESP+ companies and documents to QuickBooks Online, status back (SPEC B): extract, plan, load.",
     tags=sync_tags("sync_quickbooks"),
 )
 sync_all = define_asset_job(
     "sync_all",
-    selection=AssetSelection.groups(INTACCT, SALESFORCE, PROJECTS, ESP, QUICKBOOKS),
+    selection=AssetSelection.groups(INTACCT, SALESFORCE, PROJECTS, ESP, QUICKBOOKS, QUICKBOOKS_SYNC),
     executor_def=in_process_executor,
     description="Both syncs.",
     tags=sync_tags("sync_projects", "sync_quickbooks"),

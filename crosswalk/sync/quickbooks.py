@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from crosswalk.staging import StagingStore
-from crosswalk.sync.engine import RecordSource, SyncEngine
+from crosswalk.sync.engine import RecordSource, SyncEngine, SyncPlan
 from crosswalk.sync.mapper import MappedRecord
 from crosswalk.sync.mapping import EntityRule, StreamShape, SyncMapping, catalog_fields, load_mapping
 from crosswalk.sync.matching import Review
@@ -671,3 +671,21 @@ def quickbooks_engine(
         sources[(entity, QUICKBOOKS)] = sync.qbo_document_source(entity)
     engine = SyncEngine(store, mapping, _options(sync), extend_plan=sync.extend, record_sources=sources)
     return engine, sync
+
+
+def status_plan(engine: SyncEngine) -> SyncPlan:
+    """The status back's plan: only the writes to ESP+ (QBO's state onto its documents, links back). Writes to QBO
+    it finds (a document edited since the send) wait for the next run's send, and so do their pairs' bases."""
+    plan = engine.plan()
+    for entity_plan in plan.entities.values():
+        deferred = {i.pair for i in entity_plan.items if i.target == QUICKBOOKS and i.action in _WRITES}
+        entity_plan.items[:] = [
+            item for item in entity_plan.items
+            if item.pair not in deferred or (item.target == ESP and item.action in _WRITES)
+        ]  # fmt: skip
+        for pair in deferred:
+            entity_plan.pairs.pop(pair, None)
+    return plan
+
+
+_WRITES = (Action.CREATE, Action.UPDATE)

@@ -19,7 +19,6 @@ from emulators.world import HISTORY_START, Presence, World, quickbooks_id
 TIE_GROUP_EVERY = 25  # every 25th seeded record starts a run of three records sharing one UpdateDate
 TIE_GROUP_SIZE = 3
 ASI_PRODUCT_ID_BASE = 7_000_000
-_CURRENCY_BY_COUNTRY = {"Canada": "CAD", "UK": "GBP"}
 
 
 def customer_company_id(index: int) -> int:
@@ -122,7 +121,7 @@ def generate_esp_world(store: EspStore, world: World) -> dict[str, int]:
                 "IsDecorator": False,
                 "IsProspect": False,
                 "IsActive": c.active,
-                "Currency": _CURRENCY_BY_COUNTRY.get(c.country, "USD"),
+                "Currency": "USD",  # the tenant bills every customer, wherever it is, in its own currency
                 "Email": c.email,
                 "Phone": c.phone,
                 "City": c.city,

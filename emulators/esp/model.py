@@ -118,10 +118,10 @@ def default_settings(now_ms: int) -> dict[str, Any]:
         "ItemNameSource": "ProductNumber",
         "FieldMappings": {
             "AccountsReceivableAccount": "Accounts Receivable (A/R)",
-            "IncomeAccount": "Sales - Merchandise",
+            "IncomeAccount": "Sales of Product Income",
             "AccountsPayableAccount": "Accounts Payable (A/P)",
-            "CostOfGoodsSoldAccount": "COGS - Merchandise",
-            "ShippingItem": "Shipping",
+            "CostOfGoodsSoldAccount": "Cost of Goods Sold",
+            "ShippingItem": None,  # QBO sandbox companies have no shipping item until one is made
             "DefaultTaxCode": "TAX",
             "NonTaxableTaxCode": "NON",
             "Terms": {"Net 30": "Net 30", "Net 15": "Net 15", "Due on receipt": "Due on receipt"},

@@ -347,7 +347,7 @@ def test_integration_settings_permissions_and_versions(esp: Any) -> None:
         assert settings["Provider"] == "QuickBooksOnline" and settings["ItemNameSource"] == "ProductNumber"
         assert settings["SendableDocuments"] == {"Invoice": True, "Bill": True, "PurchaseOrder": True}
         assert settings["SetCustomerBillableOnBillsAndPOs"] is False
-        assert settings["FieldMappings"]["IncomeAccount"] == "Sales - Merchandise"
+        assert settings["FieldMappings"]["IncomeAccount"] == "Sales of Product Income"
         assert ESP_DATE.match(settings["UpdateDate"])
         changed = client.put(
             "settings/integrations/quickbooks",
@@ -359,7 +359,7 @@ def test_integration_settings_permissions_and_versions(esp: Any) -> None:
         )
         assert changed.status_code == 200 and changed.json()["Version"] == settings["Version"] + 1
         assert changed.json()["FieldMappings"]["ShippingItem"] == "Freight"
-        assert changed.json()["FieldMappings"]["IncomeAccount"] == "Sales - Merchandise"
+        assert changed.json()["FieldMappings"]["IncomeAccount"] == "Sales of Product Income"
         stale = client.put("settings/integrations/quickbooks", json={"Version": settings["Version"]})
         assert stale.status_code == 409
         invalid = client.put(
