@@ -403,7 +403,8 @@ class EspStore:
         if source not in ("Manual", "Matched", "Created"):
             raise bad_request("Source must be Manual, Matched or Created", "Source")
         owner = self.link_owner_by_quickbooks_id.get((entity, quickbooks_id))
-        if owner is not None and owner != (company_id, member_type):
+        # One company may link several member types (a supplier that also decorates) to one QuickBooks vendor.
+        if owner is not None and owner[0] != company_id:
             raise EspError(
                 409, f"QuickBooks {entity} {quickbooks_id} is already linked to company {owner[0]} as {owner[1]}"
             )
@@ -422,8 +423,6 @@ class EspStore:
             )
             link = existing
         else:
-            if existing is not None:
-                self.link_owner_by_quickbooks_id.pop((entity, existing["QuickBooksId"]), None)
             link = {
                 "CompanyId": company_id,
                 "MemberType": member_type,
@@ -437,7 +436,9 @@ class EspStore:
                 "Version": existing["Version"] + 1 if existing else 1,
             }
             self.links[key] = link
-            self.link_owner_by_quickbooks_id[(entity, quickbooks_id)] = key
+            if existing is not None:
+                self.release_quickbooks_id(entity, existing["QuickBooksId"], company_id)
+            self.link_owner_by_quickbooks_id.setdefault((entity, quickbooks_id), key)
         self.changed(LINK_OBJECT)
         return link
 
@@ -445,9 +446,18 @@ class EspStore:
         link = self.links.pop((company_id, member_type), None)
         if link is None:
             raise not_found("Link")
-        self.link_owner_by_quickbooks_id.pop((link["QuickBooksEntity"], link["QuickBooksId"]), None)
+        self.release_quickbooks_id(link["QuickBooksEntity"], link["QuickBooksId"], company_id)
         self.changed(LINK_OBJECT)
         self.record_deletion(LINK_OBJECT, company_id, member_type)
+
+    def release_quickbooks_id(self, entity: str, quickbooks_id: str, company_id: int) -> None:
+        """A link of `company_id` no longer names this QuickBooks id: another of its links may still hold it."""
+        for member_type in LINKABLE_MEMBER_TYPES:
+            other = self.links.get((company_id, member_type))
+            if other is not None and (other["QuickBooksEntity"], other["QuickBooksId"]) == (entity, quickbooks_id):
+                self.link_owner_by_quickbooks_id[(entity, quickbooks_id)] = (company_id, member_type)
+                return
+        self.link_owner_by_quickbooks_id.pop((entity, quickbooks_id), None)
 
     def company_links(self, company_id: int) -> list[dict[str, Any]]:
         return [link for member_type in LINKABLE_MEMBER_TYPES if (link := self.links.get((company_id, member_type)))]

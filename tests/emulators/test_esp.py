@@ -329,6 +329,30 @@ def test_quickbooks_links_per_member_type(esp: Any) -> None:
         ]
 
 
+def test_one_company_links_each_vendor_member_type_to_one_quickbooks_vendor(esp: Any) -> None:
+    esp.admin("POST", "reset")
+    companies = [
+        {"Id": 500000001, "Name": "Acme Print", "IsSupplier": True, "IsDecorator": True},
+        {"Id": 500000002, "Name": "Brighter Promotions", "IsSupplier": True},
+    ]
+    assert esp.admin("POST", "seed", json={"records": {"Company": companies}}).status_code == 200
+    acme = "companies/500000001/integrations/quickbooks"
+    with api(esp.env) as client:
+        assert client.put(f"{acme}/Supplier", json={"QuickBooksId": "71"}).status_code == 200
+        assert client.put(f"{acme}/Decorator", json={"QuickBooksId": "71"}).status_code == 200
+        assert [(r["MemberType"], r["QuickBooksId"]) for r in client.get(acme).json()] == [
+            ("Supplier", "71"),
+            ("Decorator", "71"),
+        ]
+        other = "companies/500000002/integrations/quickbooks/Supplier"
+        taken = client.put(other, json={"QuickBooksId": "71"})
+        assert taken.status_code == 409 and "already linked to company 500000001" in taken.json()["Error"]
+        assert client.delete(f"{acme}/Supplier").status_code == 204
+        assert client.put(other, json={"QuickBooksId": "71"}).status_code == 409  # the Decorator link still holds it
+        assert client.put(f"{acme}/Decorator", json={"QuickBooksId": "75"}).status_code == 200
+        assert client.put(other, json={"QuickBooksId": "71"}).status_code == 200
+
+
 def search_links(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     page = 1
