@@ -127,12 +127,13 @@ class QuickBooksResource(SystemResource):
     refresh_token: str | None = None  # the first one; rotated tokens are kept in the staging store
 
     def still_missing(self, values: dict[str, str], missing: list[str], store: StagingStore) -> list[str]:
-        from crosswalk.clients.quickbooks import SYSTEM, refresh_token_credential
+        from crosswalk.clients.quickbooks import connection_recorded
 
         token = ENVIRONMENT[self.system][1]["refresh_token"]
         realm = values.get("realm_id")
-        # Only the first connection needs the variable: every rotated token is in the store before it is used.
-        if token in missing and realm and store.get_credential(SYSTEM, refresh_token_credential(realm)):
+        # Only the first connection needs the variable: every rotated token is in the store before it is used. A
+        # disconnected realm needs no variable either: its client refuses at once, saying how to reconnect.
+        if token in missing and realm and connection_recorded(store, realm):
             return [variable for variable in missing if variable != token]
         return missing
 
