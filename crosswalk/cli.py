@@ -1,4 +1,4 @@
-"""The `crosswalk` command: sandbox, status, plan, conflicts, quarantine, migrate."""
+"""The `crosswalk` command: sandbox, status, plan, conflicts, quarantine, migrate, quickbooks."""
 
 from __future__ import annotations
 
@@ -429,6 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="create or upgrade the staging store's schema")
     migrate.set_defaults(func=_migrate)
+
+    from crosswalk.quickbooks_connection import add_quickbooks_commands
+
+    add_quickbooks_commands(commands)
     return parser
 
 
