@@ -65,29 +65,67 @@ class QuickBooksBackend(EmulatorBackend):
     def _load_company_records(self) -> None:
         stamp = self.company_time.stamp(self.clock.now().replace(year=2024, month=12, day=1))
         meta = {"CreateTime": stamp, "LastUpdatedTime": stamp}
-        address = {"Id": "1", "Line1": "123 Sierra Way", "City": "San Pablo", "CountrySubDivisionCode": "CA",
-                   "PostalCode": "87999"}
+        address = {
+            "Id": "1",
+            "Line1": "123 Sierra Way",
+            "City": "San Pablo",
+            "CountrySubDivisionCode": "CA",
+            "PostalCode": "87999",
+        }
         self.company.company_info = {
-            "CompanyName": COMPANY_NAME, "LegalName": COMPANY_NAME, "CompanyAddr": address,
-            "CustomerCommunicationAddr": address, "LegalAddr": address, "PrimaryPhone": {},
-            "CompanyStartDate": "2024-12-01", "FiscalYearStartMonth": "January", "Country": "US",
-            "Email": {"Address": "books@crosswalk-demo.example"}, "WebAddr": {}, "SupportedLanguages": "en",
+            "CompanyName": COMPANY_NAME,
+            "LegalName": COMPANY_NAME,
+            "CompanyAddr": address,
+            "CustomerCommunicationAddr": address,
+            "LegalAddr": address,
+            "PrimaryPhone": {},
+            "CompanyStartDate": "2024-12-01",
+            "FiscalYearStartMonth": "January",
+            "Country": "US",
+            "Email": {"Address": "books@crosswalk-demo.example"},
+            "WebAddr": {},
+            "SupportedLanguages": "en",
             "NameValue": [{"Name": "OfferingSku", "Value": "QuickBooks Online Plus"}],
-            "domain": "QBO", "sparse": False, "Id": REALM_ID, "SyncToken": "1", "MetaData": meta,
+            "domain": "QBO",
+            "sparse": False,
+            "Id": REALM_ID,
+            "SyncToken": "1",
+            "MetaData": meta,
         }
         self.company.preferences = {
-            "AccountingInfoPrefs": {"TrackDepartments": False, "ClassTrackingPerTxn": False,
-                                    "ClassTrackingPerTxnLine": True, "CustomerTerminology": "Customers"},
-            "ProductAndServicesPrefs": {"ForSales": True, "ForPurchase": True, "QuantityWithPriceAndRate": True,
-                                        "QuantityOnHand": True},
-            "SalesFormsPrefs": {"CustomTxnNumbers": False, "AllowDeposit": True, "AllowDiscount": True,
-                                "DefaultTerms": {"value": "3"}, "AllowShipping": False, "ETransactionEnabledStatus":
-                                "NotApplicable"},
-            "VendorAndPurchasesPrefs": {"TrackingByCustomer": True, "BillableExpenseTracking": True,
-                                        "POCustomField": []},
+            "AccountingInfoPrefs": {
+                "TrackDepartments": False,
+                "ClassTrackingPerTxn": False,
+                "ClassTrackingPerTxnLine": True,
+                "CustomerTerminology": "Customers",
+            },
+            "ProductAndServicesPrefs": {
+                "ForSales": True,
+                "ForPurchase": True,
+                "QuantityWithPriceAndRate": True,
+                "QuantityOnHand": True,
+            },
+            "SalesFormsPrefs": {
+                "CustomTxnNumbers": False,
+                "AllowDeposit": True,
+                "AllowDiscount": True,
+                "DefaultTerms": {"value": "3"},
+                "AllowShipping": False,
+                "ETransactionEnabledStatus": "NotApplicable",
+                "AutoApplyCredit": False,
+            },
+            "VendorAndPurchasesPrefs": {
+                "TrackingByCustomer": True,
+                "BillableExpenseTracking": True,
+                "POCustomField": [],
+            },
             "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": True},
             "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
-            "domain": "QBO", "sparse": False, "Id": "1", "SyncToken": "0", "MetaData": meta,
+            "domain": "QBO",
+            "sparse": False,
+            "Id": "1",
+            "SyncToken": "0",
+            "MetaData": meta,
         }
 
     def snapshot_state(self) -> Any:
@@ -169,9 +207,15 @@ class QuickBooksBackend(EmulatorBackend):
     def apply_settings(self, settings: dict[str, Any]) -> None:
         """Limits and token policy, changed through the admin seed API (object EmulatorSettings)."""
         known = {
-            "requests_per_minute", "concurrent_requests", "batch_per_minute", "throttle_body",
-            "refresh_token_rotation_seconds", "refresh_token_grace_seconds", "access_token_seconds",
+            "requests_per_minute",
+            "concurrent_requests",
+            "batch_per_minute",
+            "throttle_body",
+            "refresh_token_rotation_seconds",
+            "refresh_token_grace_seconds",
+            "access_token_seconds",
             "advance_clock_seconds",
+            "auto_apply_credit",
         }
         unknown = set(settings) - known
         if unknown:
@@ -192,6 +236,11 @@ class QuickBooksBackend(EmulatorBackend):
             policy.access_token_seconds = float(settings["access_token_seconds"])
         if "advance_clock_seconds" in settings:
             self.clock.advance(timedelta(seconds=float(settings["advance_clock_seconds"])))
+        if "auto_apply_credit" in settings:
+            if not isinstance(settings["auto_apply_credit"], bool):
+                raise ValueError("auto_apply_credit must be true or false")
+            # The company preference "Automatically apply credits" (Preferences.SalesFormsPrefs.AutoApplyCredit).
+            self.company.preferences["SalesFormsPrefs"]["AutoApplyCredit"] = settings["auto_apply_credit"]
 
     def settings(self) -> dict[str, Any]:
         policy = self.oauth.settings
@@ -203,6 +252,7 @@ class QuickBooksBackend(EmulatorBackend):
             "refresh_token_rotation_seconds": policy.rotation_seconds,
             "refresh_token_grace_seconds": policy.grace_seconds,
             "access_token_seconds": policy.access_token_seconds,
+            "auto_apply_credit": bool(self.company.preferences["SalesFormsPrefs"].get("AutoApplyCredit")),
             "now": self.company_time.response_time(self.clock.now()),
         }
 
@@ -246,8 +296,9 @@ class QuickBooksBackend(EmulatorBackend):
             if status == 503:
                 reply = Response(errors.SERVICE_UNAVAILABLE_HTML, status_code=503, media_type="text/html")
             elif status == 504:
-                reply = self.wire.xml_reply(504, "SERVICE", "6002",
-                                            "message=GatewayTimeout; errorCode=006002; statusCode=504", None)
+                reply = self.wire.xml_reply(
+                    504, "SERVICE", "6002", "message=GatewayTimeout; errorCode=006002; statusCode=504", None
+                )
             else:
                 failure = errors.system_failure()
                 failure.status = status
@@ -257,5 +308,9 @@ class QuickBooksBackend(EmulatorBackend):
         return reply
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "system": self.name, "realm_id": REALM_ID,
-                "records": {name: len(rows) for name, rows in self.company.records.items()}}
+        return {
+            "status": "ok",
+            "system": self.name,
+            "realm_id": REALM_ID,
+            "records": {name: len(rows) for name, rows in self.company.records.items()},
+        }

@@ -195,3 +195,9 @@ SERVICE_UNAVAILABLE_HTML = (
     '<META HTTP-EQUIV="Content-Type" Content="text/html; charset=us-ascii"></HEAD>\n'
     "<BODY><h2>Service Unavailable</h2>\n<hr><p>HTTP Error 503. The service is unavailable.</p>\n</BODY></HTML>\n"
 )
+
+
+def overpaid(detail: str) -> QboError:
+    """A payment applying more than is open: QBO answers 6000 "The payments you entered add up to more…" (the
+    opening words are QBO's as integrators quote them; the rest of each detail is ours)."""
+    return business_validation(f"The payments you entered add up to more than {detail}.")

@@ -1,5 +1,6 @@
 """QBO's view of the generated world: reference data (chart of accounts, tax codes, terms, classes) and the
-customers, vendors, items, invoices, purchase orders and bills present on the QuickBooks side.
+customers, vendors, items, invoices, purchase orders and bills present on the QuickBooks side, plus a few payments
+and credit memos against the first invoices, so that some balances differ from the totals.
 
 Built straight into wire-shaped dicts (no validation pass) so 100k records per kind load in seconds; refs that
 many records share (tax code, currency, term, item and customer refs) are shared dict objects, which the model
@@ -9,10 +10,12 @@ never mutates in place.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from emulators.quickbooks.amounts import money
 from emulators.quickbooks.model import ACCOUNT_CLASSIFICATION, NON_TAXABLE, USD, QboCompany
 from emulators.quickbooks.stamps import CompanyTime
 from emulators.world import Document, Presence, World, quickbooks_id
@@ -74,43 +77,95 @@ def load_reference_data(company: QboCompany, company_time: CompanyTime) -> None:
     for record_id, name, days in TERMS:
         company.index_record(
             "Term",
-            {**_system(record_id, stamp, stamp), "Name": name, "Active": True, "Type": "STANDARD", "DueDays": days,
-             "DiscountDays": 0, "DiscountPercent": 0},
+            {
+                **_system(record_id, stamp, stamp),
+                "Name": name,
+                "Active": True,
+                "Type": "STANDARD",
+                "DueDays": days,
+                "DiscountDays": 0,
+                "DiscountPercent": 0,
+            },
         )
     for record_id, name in CLASSES:
         company.index_record(
             "Class",
-            {**_system(record_id, stamp, stamp), "Name": name, "SubClass": False, "FullyQualifiedName": name,
-             "Active": True},
+            {
+                **_system(record_id, stamp, stamp),
+                "Name": name,
+                "SubClass": False,
+                "FullyQualifiedName": name,
+                "Active": True,
+            },
         )
     for code, name, taxable in (("TAX", "TAX", True), ("NON", "NON", False)):
         company.index_record(
             "TaxCode",
-            {**_system(code, stamp, stamp), "Name": name, "Description": f"{name} sales tax code",
-             "Taxable": taxable, "TaxGroup": False, "Active": True, "Hidden": False},
+            {
+                **_system(code, stamp, stamp),
+                "Name": name,
+                "Description": f"{name} sales tax code",
+                "Taxable": taxable,
+                "TaxGroup": False,
+                "Active": True,
+                "Hidden": False,
+            },
         )
     company.index_record(
         "TaxCode",
-        {**_system("2", stamp, stamp), "Name": "California", "Description": "California sales tax",
-         "Taxable": True, "TaxGroup": True, "Active": True, "Hidden": False,
-         "SalesTaxRateList": {"TaxRateDetail": [{"TaxRateRef": {"value": "3", "name": "California"},
-                                                 "TaxTypeApplicable": "TaxOnAmount", "TaxOrder": 0}]},
-         "PurchaseTaxRateList": {"TaxRateDetail": []}},
+        {
+            **_system("2", stamp, stamp),
+            "Name": "California",
+            "Description": "California sales tax",
+            "Taxable": True,
+            "TaxGroup": True,
+            "Active": True,
+            "Hidden": False,
+            "SalesTaxRateList": {
+                "TaxRateDetail": [
+                    {
+                        "TaxRateRef": {"value": "3", "name": "California"},
+                        "TaxTypeApplicable": "TaxOnAmount",
+                        "TaxOrder": 0,
+                    }
+                ]
+            },
+            "PurchaseTaxRateList": {"TaxRateDetail": []},
+        },
     )
     company.index_record(
         "Item",
-        {**_system(GENERIC_ITEM_ID, stamp, stamp), "Name": "Promotional item", "Description": "Promotional item",
-         "Active": True, "FullyQualifiedName": "Promotional item", "Taxable": False, "UnitPrice": 0,
-         "Type": "NonInventory", "IncomeAccountRef": {"value": "79", "name": "Sales of Product Income"},
-         "PurchaseCost": 0, "ExpenseAccountRef": {"value": "80", "name": "Cost of Goods Sold"},
-         "TrackQtyOnHand": False, "SubItem": False},
+        {
+            **_system(GENERIC_ITEM_ID, stamp, stamp),
+            "Name": "Promotional item",
+            "Description": "Promotional item",
+            "Active": True,
+            "FullyQualifiedName": "Promotional item",
+            "Taxable": False,
+            "UnitPrice": 0,
+            "Type": "NonInventory",
+            "IncomeAccountRef": {"value": "79", "name": "Sales of Product Income"},
+            "PurchaseCost": 0,
+            "ExpenseAccountRef": {"value": "80", "name": "Cost of Goods Sold"},
+            "TrackQtyOnHand": False,
+            "SubItem": False,
+        },
     )
     company.index_record("Customer", _customer(GENERIC_CUSTOMER_ID, "Walk-in Customer", None, None, stamp, stamp))
     company.index_record("Vendor", _vendor(GENERIC_VENDOR_ID, "Miscellaneous Supplier", None, None, stamp, stamp))
 
 
-def _customer(record_id: str, name: str, email: str | None, phone: str | None, created: str, updated: str,
-              active: bool = True, address: dict[str, str] | None = None, sync_token: str = "0") -> dict[str, Any]:
+def _customer(
+    record_id: str,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    created: str,
+    updated: str,
+    active: bool = True,
+    address: dict[str, str] | None = None,
+    sync_token: str = "0",
+) -> dict[str, Any]:
     record: dict[str, Any] = {
         **_system(record_id, created, updated, sync_token),
         "Taxable": False,
@@ -136,8 +191,16 @@ def _customer(record_id: str, name: str, email: str | None, phone: str | None, c
     return record
 
 
-def _vendor(record_id: str, name: str, email: str | None, number: str | None, created: str, updated: str,
-            active: bool = True, sync_token: str = "0") -> dict[str, Any]:
+def _vendor(
+    record_id: str,
+    name: str,
+    email: str | None,
+    number: str | None,
+    created: str,
+    updated: str,
+    active: bool = True,
+    sync_token: str = "0",
+) -> dict[str, Any]:
     record: dict[str, Any] = {
         **_system(record_id, created, updated, sync_token),
         "Balance": 0.0,
@@ -187,8 +250,20 @@ def generate_world(company: QboCompany, company_time: CompanyTime, world: World)
         if c.state:
             address["CountrySubDivisionCode"] = c.state
         token = "1" if c.presence is Presence.DRIFTED else "0"
-        company.index_record("Customer", _customer(record_id, name, c.email, c.phone, stamp(c.stamps.created_at),
-                                                   stamp(c.stamps.modified_at), c.active, address, token))
+        company.index_record(
+            "Customer",
+            _customer(
+                record_id,
+                name,
+                c.email,
+                c.phone,
+                stamp(c.stamps.created_at),
+                stamp(c.stamps.modified_at),
+                c.active,
+                address,
+                token,
+            ),
+        )
         customer_refs.append({"value": record_id, "name": name})
         latest = max(latest, c.stamps.modified_at)
 
@@ -201,8 +276,19 @@ def generate_world(company: QboCompany, company_time: CompanyTime, world: World)
         record_id = quickbooks_id(index)
         name = _edited(v.name, v.presence)
         token = "1" if v.presence is Presence.DRIFTED else "0"
-        company.index_record("Vendor", _vendor(record_id, name, v.email, v.number, stamp(v.stamps.created_at),
-                                               stamp(v.stamps.modified_at), v.active, token))
+        company.index_record(
+            "Vendor",
+            _vendor(
+                record_id,
+                name,
+                v.email,
+                v.number,
+                stamp(v.stamps.created_at),
+                stamp(v.stamps.modified_at),
+                v.active,
+                token,
+            ),
+        )
         vendor_refs.append({"value": record_id, "name": name})
         latest = max(latest, v.stamps.modified_at)
 
@@ -214,24 +300,31 @@ def generate_world(company: QboCompany, company_time: CompanyTime, world: World)
             continue
         record_id = quickbooks_id(p.index)
         name = _edited(p.name, p.presence)
-        company.index_record("Item", {
-            **_system(record_id, stamp(p.stamps.created_at), stamp(p.stamps.modified_at),
-                      "1" if p.presence is Presence.DRIFTED else "0"),
-            "Name": name,
-            "Sku": p.number,
-            "Description": p.description,
-            "Active": True,
-            "FullyQualifiedName": name,
-            "Taxable": False,
-            "UnitPrice": p.unit_price,
-            "Type": "NonInventory",
-            "IncomeAccountRef": income_ref,
-            "PurchaseDesc": p.description,
-            "PurchaseCost": p.unit_cost,
-            "ExpenseAccountRef": cogs_ref,
-            "TrackQtyOnHand": False,
-            "SubItem": False,
-        })
+        company.index_record(
+            "Item",
+            {
+                **_system(
+                    record_id,
+                    stamp(p.stamps.created_at),
+                    stamp(p.stamps.modified_at),
+                    "1" if p.presence is Presence.DRIFTED else "0",
+                ),
+                "Name": name,
+                "Sku": p.number,
+                "Description": p.description,
+                "Active": True,
+                "FullyQualifiedName": name,
+                "Taxable": False,
+                "UnitPrice": p.unit_price,
+                "Type": "NonInventory",
+                "IncomeAccountRef": income_ref,
+                "PurchaseDesc": p.description,
+                "PurchaseCost": p.unit_cost,
+                "ExpenseAccountRef": cogs_ref,
+                "TrackQtyOnHand": False,
+                "SubItem": False,
+            },
+        )
         item_refs.append({"value": record_id, "name": name})
         latest = max(latest, p.stamps.modified_at)
 
@@ -254,8 +347,12 @@ def generate_world(company: QboCompany, company_time: CompanyTime, world: World)
         return ref or generic_vendor
 
     def header(doc: Document) -> dict[str, Any]:
-        record = _system(quickbooks_id(doc.index), stamp(doc.stamps.created_at), stamp(doc.stamps.modified_at),
-                         "1" if doc.presence is Presence.DRIFTED else "0")
+        record = _system(
+            quickbooks_id(doc.index),
+            stamp(doc.stamps.created_at),
+            stamp(doc.stamps.modified_at),
+            "1" if doc.presence is Presence.DRIFTED else "0",
+        )
         record["DocNumber"] = doc.number
         record["TxnDate"] = doc.txn_date.isoformat()
         record["CurrencyRef"] = USD
@@ -281,30 +378,38 @@ def generate_world(company: QboCompany, company_time: CompanyTime, world: World)
         record = header(doc)
         lines = []
         for number, line in enumerate(doc.lines, 1):
-            lines.append({
-                "Id": LINE_IDS[number],
-                "LineNum": number,
-                "Description": line.description,
-                "Amount": line.amount,
-                "DetailType": "SalesItemLineDetail",
-                "SalesItemLineDetail": {"ItemRef": item_ref(line.product_index), "UnitPrice": line.unit_price,
-                                        "Qty": line.quantity, "TaxCodeRef": NON_TAXABLE},
-            })
+            lines.append(
+                {
+                    "Id": LINE_IDS[number],
+                    "LineNum": number,
+                    "Description": line.description,
+                    "Amount": line.amount,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {
+                        "ItemRef": item_ref(line.product_index),
+                        "UnitPrice": line.unit_price,
+                        "Qty": line.quantity,
+                        "TaxCodeRef": NON_TAXABLE,
+                    },
+                }
+            )
         total = doc.total
         lines.append({"Amount": total, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
         customer = customer_ref(doc.customer_index)
-        record.update({
-            "Line": lines,
-            "TxnTaxDetail": {"TotalTax": 0},
-            "CustomerRef": customer,
-            "SalesTermRef": net30,
-            "DueDate": doc.due_date.isoformat(),
-            "TotalAmt": total,
-            "PrintStatus": "NotSet",
-            "EmailStatus": "EmailSent" if doc.presence.linked else "NotSet",
-            "Balance": total,
-            "HomeBalance": total,
-        })
+        record.update(
+            {
+                "Line": lines,
+                "TxnTaxDetail": {"TotalTax": 0},
+                "CustomerRef": customer,
+                "SalesTermRef": net30,
+                "DueDate": doc.due_date.isoformat(),
+                "TotalAmt": total,
+                "PrintStatus": "NotSet",
+                "EmailStatus": "EmailSent" if doc.presence.linked else "NotSet",
+                "Balance": total,
+                "HomeBalance": total,
+            }
+        )
         balances[f"C{customer['value']}"] = balances.get(f"C{customer['value']}", 0.0) + total
         return record
 
@@ -312,48 +417,65 @@ def generate_world(company: QboCompany, company_time: CompanyTime, world: World)
         customer = customer_refs[doc.customer_index] if doc.customer_index < len(customer_refs) else None
         lines = []
         for number, line in enumerate(doc.lines, 1):
-            detail: dict[str, Any] = {"ItemRef": item_ref(line.product_index), "UnitPrice": line.unit_cost,
-                                      "Qty": line.quantity, "BillableStatus": "NotBillable",
-                                      "TaxCodeRef": NON_TAXABLE}
+            detail: dict[str, Any] = {
+                "ItemRef": item_ref(line.product_index),
+                "UnitPrice": line.unit_cost,
+                "Qty": line.quantity,
+                "BillableStatus": "NotBillable",
+                "TaxCodeRef": NON_TAXABLE,
+            }
             if customer:
                 detail["CustomerRef"] = customer
-            lines.append({"Id": LINE_IDS[number], "LineNum": number, "Description": line.description,
-                          "Amount": line.cost, "DetailType": "ItemBasedExpenseLineDetail",
-                          "ItemBasedExpenseLineDetail": detail})
+            lines.append(
+                {
+                    "Id": LINE_IDS[number],
+                    "LineNum": number,
+                    "Description": line.description,
+                    "Amount": line.cost,
+                    "DetailType": "ItemBasedExpenseLineDetail",
+                    "ItemBasedExpenseLineDetail": detail,
+                }
+            )
         return lines
 
     def purchase_order(doc: Document) -> dict[str, Any]:
         record = header(doc)
-        record.update({
-            "Line": vendor_lines(doc),
-            "VendorRef": vendor_ref(doc.vendor_index),
-            "APAccountRef": ap_ref,
-            "DueDate": doc.due_date.isoformat(),
-            "TotalAmt": doc.total_cost,
-            "POStatus": "Open",
-            "EmailStatus": "NotSet",
-        })
+        record.update(
+            {
+                "Line": vendor_lines(doc),
+                "VendorRef": vendor_ref(doc.vendor_index),
+                "APAccountRef": ap_ref,
+                "DueDate": doc.due_date.isoformat(),
+                "TotalAmt": doc.total_cost,
+                "POStatus": "Open",
+                "EmailStatus": "NotSet",
+            }
+        )
         return record
 
     def bill(doc: Document) -> dict[str, Any]:
         record = header(doc)
         vendor = vendor_ref(doc.vendor_index)
         total = doc.total_cost
-        record.update({
-            "Line": vendor_lines(doc),
-            "VendorRef": vendor,
-            "APAccountRef": ap_ref,
-            "SalesTermRef": net30,
-            "DueDate": doc.due_date.isoformat(),
-            "TotalAmt": total,
-            "Balance": total,
-        })
+        record.update(
+            {
+                "Line": vendor_lines(doc),
+                "VendorRef": vendor,
+                "APAccountRef": ap_ref,
+                "SalesTermRef": net30,
+                "DueDate": doc.due_date.isoformat(),
+                "TotalAmt": total,
+                "Balance": total,
+            }
+        )
         balances[f"V{vendor['value']}"] = balances.get(f"V{vendor['value']}", 0.0) + total
         return record
 
     render("invoice", "invoices", invoice, "Invoice")
     render("purchase_order", "purchase_orders", purchase_order, "PurchaseOrder")
     render("bill", "bills", bill, "Bill")
+    for key, change in seed_receivables(company).items():
+        balances[key] = balances.get(key, 0.0) + change
     for key, amount in balances.items():
         party = customers.get(key[1:]) if key[0] == "C" else vendors.get(key[1:])
         if party is not None:
@@ -366,3 +488,80 @@ def generate_world(company: QboCompany, company_time: CompanyTime, world: World)
         company.versions[entity] += 1
     result = {entity: len(rows) for entity, rows in company.records.items()}
     return result, latest
+
+
+# What happens to each of the first seeded invoices, in order; the same few at any scale.
+RECEIVABLE_PLANS = ("paid", "half paid", "quarter paid with money left over", "credited", "open credit")
+LEFT_OVER = 20.0  # unapplied on the "quarter paid" payment
+OPEN_CREDIT = 15.0  # the "open credit" credit memo, applied to nothing
+
+
+def seed_receivables(company: QboCompany) -> dict[str, float]:
+    """Payments and credit memos against the first seeded invoices, each dated when its invoice was last changed:
+    paid in full, half paid, a quarter paid with money left unapplied, credited by a tenth through a zero-amount
+    payment, and a customer with an open credit. Each application moves the invoice's Balance and SyncToken as a
+    payment does in QBO. Returns how much each customer's balance ("C<Id>") changes: less what is paid or credited,
+    less unapplied money and open credit."""
+    changes: dict[str, float] = {}
+    invoices = list(itertools.islice(company.records["Invoice"].values(), len(RECEIVABLE_PLANS)))
+    for number, (plan, invoice) in enumerate(zip(RECEIVABLE_PLANS, invoices, strict=False)):
+        total = invoice["TotalAmt"]
+        if total <= 0:
+            continue
+        customer = {"value": invoice["CustomerRef"]["value"]}
+        stamp = invoice["MetaData"]["LastUpdatedTime"]
+        header = {
+            "Id": quickbooks_id(number),
+            "MetaData": {"CreateTime": stamp, "LastUpdatedTime": stamp},
+            "CustomerRef": customer,
+            "TxnDate": stamp[:10],
+        }
+        link = [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]
+        if plan in ("credited", "open credit"):
+            amount = money(total / 10) if plan == "credited" else OPEN_CREDIT
+            item = invoice["Line"][0].get("SalesItemLineDetail", {}).get("ItemRef") or {"value": GENERIC_ITEM_ID}
+            credit = company.seed_record(
+                "CreditMemo",
+                {
+                    **header,
+                    "DocNumber": f"CM{invoice['DocNumber']}"[:21],
+                    "Line": [
+                        {
+                            "Amount": amount,
+                            "Description": "Credit for returned items",
+                            "DetailType": "SalesItemLineDetail",
+                            "SalesItemLineDetail": {"ItemRef": item, "Qty": 1, "UnitPrice": amount},
+                        }
+                    ],
+                },
+            )
+            if plan == "credited":
+                company.seed_record(
+                    "Payment",
+                    {
+                        **header,
+                        "TotalAmt": 0,
+                        "Line": [
+                            {"Amount": amount, "LinkedTxn": link},
+                            {"Amount": amount, "LinkedTxn": [{"TxnId": credit["Id"], "TxnType": "CreditMemo"}]},
+                        ],
+                    },
+                )
+            credit = company.records["CreditMemo"][credit["Id"]]
+            changes[f"C{customer['value']}"] = changes.get(f"C{customer['value']}", 0.0) - credit["Balance"]
+        else:
+            applied = {"paid": total, "half paid": money(total / 2)}.get(plan, money(total / 4))
+            received = applied + (LEFT_OVER if plan.endswith("left over") else 0.0)
+            payment = company.seed_record(
+                "Payment",
+                {
+                    **header,
+                    "TotalAmt": received,
+                    "PaymentRefNum": str(1000 + number),
+                    "Line": [{"Amount": applied, "LinkedTxn": link}],
+                },
+            )
+            changes[f"C{customer['value']}"] = changes.get(f"C{customer['value']}", 0.0) - payment["UnappliedAmt"]
+        after = company.records["Invoice"][invoice["Id"]]
+        changes[f"C{customer['value']}"] += after["Balance"] - total
+    return changes

@@ -12,7 +12,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from emulators.quickbooks import errors
+from emulators.quickbooks.amounts import USD
+from emulators.quickbooks.amounts import money as _money
 from emulators.quickbooks.catalog import KINDS, TRANSACTIONS, EntityKind
+from emulators.quickbooks.payments import Receivables
 from emulators.quickbooks.query import (
     Condition,
     QueryPlan,
@@ -27,38 +30,78 @@ from emulators.quickbooks.query import (
 
 CDC_MAX_OBJECTS = 1000
 CDC_WINDOW = timedelta(days=30)
-USD = {"value": "USD", "name": "United States Dollar"}
 NON_TAXABLE = {"value": "NON"}
 DEFAULT_TERM_ID = "3"
-NUMERIC_KEYS = frozenset({
-    "Amount", "UnitPrice", "Qty", "PurchaseCost", "QtyOnHand", "DiscountPercent", "TaxInclusiveAmt", "ExchangeRate",
-    "Deposit", "DueDays", "DiscountDays", "BillRate", "TotalTax", "DayOfMonthDue", "DueNextMonthDays",
-    "DiscountDayOfMonth",
-})
+NUMERIC_KEYS = frozenset(
+    {
+        "Amount",
+        "UnitPrice",
+        "Qty",
+        "PurchaseCost",
+        "QtyOnHand",
+        "DiscountPercent",
+        "TaxInclusiveAmt",
+        "ExchangeRate",
+        "Deposit",
+        "DueDays",
+        "DiscountDays",
+        "BillRate",
+        "TotalTax",
+        "DayOfMonthDue",
+        "DueNextMonthDays",
+        "DiscountDayOfMonth",
+        "TotalAmt",  # written only on a Payment; python-quickbooks' use_decimal sends amounts as strings
+    }
+)
 ITEM_TYPES = ("Service", "NonInventory", "Inventory", "Category", "Group")
 BILLABLE_STATUSES = ("Billable", "NotBillable")
 ACCOUNT_CLASSIFICATION = {
-    "Bank": "Asset", "Accounts Receivable": "Asset", "Other Current Asset": "Asset", "Fixed Asset": "Asset",
-    "Other Asset": "Asset", "Accounts Payable": "Liability", "Credit Card": "Liability",
-    "Other Current Liability": "Liability", "Long Term Liability": "Liability", "Equity": "Equity",
-    "Income": "Revenue", "Other Income": "Revenue", "Expense": "Expense", "Other Expense": "Expense",
+    "Bank": "Asset",
+    "Accounts Receivable": "Asset",
+    "Other Current Asset": "Asset",
+    "Fixed Asset": "Asset",
+    "Other Asset": "Asset",
+    "Accounts Payable": "Liability",
+    "Credit Card": "Liability",
+    "Other Current Liability": "Liability",
+    "Long Term Liability": "Liability",
+    "Equity": "Equity",
+    "Income": "Revenue",
+    "Other Income": "Revenue",
+    "Expense": "Expense",
+    "Other Expense": "Expense",
     "Cost of Goods Sold": "Expense",
 }
 ACCOUNT_TYPE_OF_SUBTYPE = {
-    "Checking": "Bank", "Savings": "Bank", "AccountsReceivable": "Accounts Receivable",
-    "AccountsPayable": "Accounts Payable", "Inventory": "Other Current Asset",
+    "Checking": "Bank",
+    "Savings": "Bank",
+    "AccountsReceivable": "Accounts Receivable",
+    "AccountsPayable": "Accounts Payable",
+    "Inventory": "Other Current Asset",
     "UndepositedFunds": "Other Current Asset",
-    "SalesOfProductIncome": "Income", "ServiceFeeIncome": "Income", "SuppliesMaterialsCogs": "Cost of Goods Sold",
-    "SuppliesMaterials": "Expense", "OfficeGeneralAdministrativeExpenses": "Expense",
+    "SalesOfProductIncome": "Income",
+    "ServiceFeeIncome": "Income",
+    "SuppliesMaterialsCogs": "Cost of Goods Sold",
+    "SuppliesMaterials": "Expense",
+    "OfficeGeneralAdministrativeExpenses": "Expense",
 }
-NAME_FIELD_OF = {"Customer": "DisplayName", "Vendor": "DisplayName", "Item": "Name", "Account": "Name",
-                 "Term": "Name", "Class": "Name"}
+NAME_FIELD_OF = {
+    "Customer": "DisplayName",
+    "Vendor": "DisplayName",
+    "Item": "Name",
+    "Account": "Name",
+    "Term": "Name",
+    "Class": "Name",
+}
 SYSTEM_KEYS = ("domain", "sparse", "Id", "SyncToken", "MetaData")
+# entity -> (party entity, its ref, +1 owed by / -1 owed to the party, the amount field that rolls up)
+ROLL_UP = {
+    "Invoice": ("Customer", "CustomerRef", 1.0, "Balance"),
+    "Bill": ("Vendor", "VendorRef", 1.0, "Balance"),
+    "CreditMemo": ("Customer", "CustomerRef", -1.0, "Balance"),
+    "Payment": ("Customer", "CustomerRef", -1.0, "UnappliedAmt"),
+}
 _QUERY_CACHE_SIZE = 16
-
-
-def _money(value: float) -> float:
-    return round(value + 0.0, 2)
 
 
 def _clean(value: Any, key: str = "") -> Any:
@@ -91,7 +134,7 @@ def _clean(value: Any, key: str = "") -> Any:
     return value
 
 
-class QboCompany:
+class QboCompany(Receivables):
     """One realm's data."""
 
     def __init__(self, realm_id: str, stamp: Callable[[], str], today: Callable[[], date]) -> None:
@@ -107,6 +150,8 @@ class QboCompany:
         self._selections: OrderedDict[tuple[str, int], list[dict[str, Any]]] = OrderedDict()
         self.company_info: dict[str, Any] = {}
         self.preferences: dict[str, Any] = {}
+        self.applied: dict[str, dict[str, float]] = {}  # "Invoice:1003" -> {payment Id: amount it applies}
+        self.payment_links: dict[str, dict[str, float]] = {}  # payment Id -> {"Invoice:1003": amount}
 
     # ---- indexes -----------------------------------------------------------------------------------------
 
@@ -241,6 +286,8 @@ class QboCompany:
         self.next_id[entity] += 1
         self.records[entity][record_id] = record
         self._after_write(entity, None, record)
+        if entity in ("Invoice", "CreditMemo"):
+            self.auto_apply_credits(record["CustomerRef"]["value"])
         return record
 
     def seed_record(self, entity: str, body: Any) -> dict[str, Any]:
@@ -262,6 +309,8 @@ class QboCompany:
                 record[computed] = body[computed]
         self._complete(kind, record, None, strict=False)
         self.index_record(entity, record)
+        if entity == "Payment":
+            self.relink(record["Id"], record, stamp=record["MetaData"]["LastUpdatedTime"], roll_up=False)
         return record
 
     def _current_for_write(self, kind: EntityKind, body: Any) -> dict[str, Any]:
@@ -317,16 +366,23 @@ class QboCompany:
                 f"{entity} is a list entity and cannot be deleted. Make it inactive instead (Active = false)."
             )
         current = self._current_for_write(kind, body)
+        self.check_unlinked(entity, current["Id"])
         del self.records[entity][current["Id"]]
         self.tombstones[entity][current["Id"]] = self.stamp()
         self._after_write(entity, current, None)
         return {"status": "Deleted", "domain": "QBO", "Id": current["Id"]}
 
     def void(self, entity: str, body: Any) -> dict[str, Any]:
-        if entity != "Invoice":
+        if entity not in ("Invoice", "Payment"):
             raise errors.unsupported_operation("Void")
         kind = KINDS[entity]
         current = self._current_for_write(kind, body)
+        if entity == "Payment":
+            voided = self.void_payment(current)
+            self.records[entity][voided["Id"]] = voided
+            self._after_write(entity, current, voided)
+            return voided
+        self.detach_invoice(current["Id"])
         record = {
             **current,
             "SyncToken": str(int(current["SyncToken"]) + 1),
@@ -342,6 +398,8 @@ class QboCompany:
         record["Line"] = lines
         record["TotalAmt"] = 0.0
         record["Balance"] = 0.0
+        record["HomeBalance"] = 0.0
+        record["LinkedTxn"] = []  # voiding clears every link (Intuit, "Linked transactions with voided invoices")
         note = current.get("PrivateNote")
         record["PrivateNote"] = f"Voided - {note}" if note else "Voided"
         self.records[entity][record["Id"]] = record
@@ -373,18 +431,24 @@ class QboCompany:
         self.__dict__.update(state)
         self._selections = OrderedDict()
 
-    def _after_write(self, entity: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    def _after_write(
+        self, entity: str, before: dict[str, Any] | None, after: dict[str, Any] | None, leave: str | None = None
+    ) -> None:
         self._touch(entity)
-        if entity not in ("Invoice", "Bill"):
+        if entity == "Payment":
+            self.relink(str((after or before or {})["Id"]), after, leave=leave)
+        rollup = ROLL_UP.get(entity)
+        if rollup is None:
             return
-        # Open balances roll up to the customer/vendor without touching its SyncToken or stamps.
-        party_entity, ref_key = ("Customer", "CustomerRef") if entity == "Invoice" else ("Vendor", "VendorRef")
-        for record, sign in ((before, -1.0), (after, 1.0)):
+        # Open balances roll up to the customer/vendor without touching its SyncToken or stamps: what invoices and
+        # bills leave open, less the credit memos' remaining credit and the payments' unapplied money.
+        party_entity, ref_key, owed, field = rollup
+        for record, sign in ((before, -owed), (after, owed)):
             if record is None:
                 continue
             party = self.records[party_entity].get(record.get(ref_key, {}).get("value", ""))
             if party is not None:
-                balance = _money(party.get("Balance", 0.0) + sign * record.get("Balance", 0.0))
+                balance = _money(party.get("Balance", 0.0) + sign * record.get(field, 0.0))
                 party["Balance"] = balance
                 if "BalanceWithJobs" in party:
                     party["BalanceWithJobs"] = balance
@@ -412,8 +476,9 @@ class QboCompany:
         if field in record:
             record[field] = self._ref(target, record[field], field, strict)
 
-    def _complete(self, kind: EntityKind, record: dict[str, Any], previous: dict[str, Any] | None,
-                  strict: bool) -> None:
+    def _complete(
+        self, kind: EntityKind, record: dict[str, Any], previous: dict[str, Any] | None, strict: bool
+    ) -> None:
         getattr(self, f"_complete_{kind.name.lower()}")(record, previous, strict)
 
     def _complete_contact(self, record: dict[str, Any], strict: bool) -> None:
@@ -422,8 +487,10 @@ class QboCompany:
             derived = " ".join(str(p) for p in parts if p) or record.get("CompanyName")
             if not derived:
                 raise errors.required_param(
-                    "DisplayName", "Required parameter DisplayName (or one of Title, GivenName, MiddleName, "
-                    "FamilyName, Suffix) is missing in the request.")
+                    "DisplayName",
+                    "Required parameter DisplayName (or one of Title, GivenName, MiddleName, "
+                    "FamilyName, Suffix) is missing in the request.",
+                )
             record["DisplayName"] = derived
         record.setdefault("PrintOnCheckName", record["DisplayName"])
         record.setdefault("Active", True)
@@ -461,8 +528,10 @@ class QboCompany:
             record["TrackQtyOnHand"] = True
             if "AssetAccountRef" not in record:
                 raise errors.required_param(
-                    "AssetAccountRef", "Required parameter is missing in the request. An inventory assetaccount is "
-                    "required if you are tracking inventory quantities for this product.")
+                    "AssetAccountRef",
+                    "Required parameter is missing in the request. An inventory assetaccount is "
+                    "required if you are tracking inventory quantities for this product.",
+                )
         elif previous is not None and previous.get("TrackQtyOnHand") and record.get("TrackQtyOnHand") is False:
             raise errors.business_validation("You can't change the type of an inventory item.")
         for field in ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef"):
@@ -567,37 +636,58 @@ class QboCompany:
             record["DocNumber"] = str(self.next_doc_number[entity])
             self.next_doc_number[entity] += 1
 
-    def _complete_invoice(self, record: dict[str, Any], previous: dict[str, Any] | None, strict: bool) -> None:
-        record["CustomerRef"] = self._ref("Customer", record.get("CustomerRef"), "CustomerRef", strict)
+    def _sales_form_lines(self, record: dict[str, Any], strict: bool) -> float:
+        """An invoice's or credit memo's lines, with QBO's appended subtotal line; returns the total."""
         total = self._lines(
             record, strict, ("SalesItemLineDetail", "DiscountLineDetail", "DescriptionOnly", "GroupLineDetail")
         )
         subtotal = sum(ln["Amount"] for ln in record["Line"] if ln["DetailType"] == "SalesItemLineDetail")
         subtotal_line = {"Amount": _money(subtotal), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}}
         record["Line"].append(subtotal_line)
+        return total
+
+    def _sales_doc_number(self, record: dict[str, Any]) -> None:
+        self._doc_number("Invoice", record)  # invoices and credit memos number from one sales-form sequence (ours)
+
+    def _check_statuses(self, record: dict[str, Any]) -> None:
+        for status_field, allowed in (
+            ("EmailStatus", ("NotSet", "NeedToSend", "EmailSent")),
+            ("PrintStatus", ("NotSet", "NeedToPrint", "PrintComplete")),
+        ):
+            value = record.setdefault(status_field, "NotSet")
+            if value not in allowed:
+                raise errors.invalid_enumeration(str(value), status_field)
+
+    def _complete_invoice(self, record: dict[str, Any], previous: dict[str, Any] | None, strict: bool) -> None:
+        record["CustomerRef"] = self._ref("Customer", record.get("CustomerRef"), "CustomerRef", strict)
+        total = self._sales_form_lines(record, strict)
         if "SalesTermRef" not in record:
             customer = self.records["Customer"].get(record["CustomerRef"]["value"], {})
             record["SalesTermRef"] = customer.get("SalesTermRef") or {"value": DEFAULT_TERM_ID, "name": "Net 30"}
         self._optional_ref(record, "Term", "SalesTermRef", strict)
         self._optional_ref(record, "Class", "ClassRef", strict)
         self._dates(record, "SalesTermRef")
-        self._doc_number("Invoice", record)
+        self._sales_doc_number(record)
         record.setdefault("CurrencyRef", USD)
-        record.setdefault("LinkedTxn", [])
         record["TxnTaxDetail"] = {"TotalTax": 0}
-        for status_field, allowed in (("EmailStatus", ("NotSet", "NeedToSend", "EmailSent")),
-                                      ("PrintStatus", ("NotSet", "NeedToPrint", "PrintComplete"))):
-            value = record.setdefault(status_field, "NotSet")
-            if value not in allowed:
-                raise errors.invalid_enumeration(str(value), status_field)
+        self._check_statuses(record)
+        # What payments and credits apply stays applied: the balance is the new total less it.
+        applied = self.applied_to("Invoice", record["Id"]) if previous is not None else 0.0
+        if strict and applied > total + 0.005:
+            raise errors.business_validation(
+                f"The invoice total ({total:.2f}) cannot be less than the payments and credits applied to it "
+                f"({applied:.2f})."
+            )
+        record["LinkedTxn"] = self.invoice_links(record["Id"], record.get("LinkedTxn") or [])
         record["TotalAmt"] = total
-        record["Balance"] = total
-        record["HomeBalance"] = total
+        record["Balance"] = _money(total - applied)
+        record["HomeBalance"] = record["Balance"]
 
     def _complete_vendor_document(self, record: dict[str, Any], strict: bool) -> float:
         record["VendorRef"] = self._ref("Vendor", record.get("VendorRef"), "VendorRef", strict)
-        total = self._lines(record, strict, ("ItemBasedExpenseLineDetail", "AccountBasedExpenseLineDetail",
-                                             "DescriptionOnly"))
+        total = self._lines(
+            record, strict, ("ItemBasedExpenseLineDetail", "AccountBasedExpenseLineDetail", "DescriptionOnly")
+        )
         record["APAccountRef"] = self._ref(
             "Account", record.get("APAccountRef") or {"value": "33"}, "APAccountRef", strict
         )

@@ -33,8 +33,23 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_KEYWORDS = {"select", "from", "where", "and", "or", "orderby", "order", "by", "asc", "desc", "startposition",
-             "maxresults", "in", "like", "count"}
+_KEYWORDS = {
+    "select",
+    "from",
+    "where",
+    "and",
+    "or",
+    "orderby",
+    "order",
+    "by",
+    "asc",
+    "desc",
+    "startposition",
+    "maxresults",
+    "in",
+    "like",
+    "count",
+}
 
 Literal = str | float | bool
 
@@ -432,7 +447,7 @@ def leading_range(
     path = order[0][0]
     for index, condition in enumerate(conditions):
         if condition.path == path and path in DATETIME_FIELDS and condition.op in (">=", ">"):
-            return condition, conditions[:index] + conditions[index + 1:]
+            return condition, conditions[:index] + conditions[index + 1 :]
     return None, conditions
 
 
@@ -446,7 +461,7 @@ def cut_at(rows: list[dict[str, Any]], condition: Condition) -> list[dict[str, A
 
     bound = stamp_key(str(condition.values[0]))
     find = bisect.bisect_left if condition.op == ">=" else bisect.bisect_right
-    tail = rows[find(rows, bound, key=key):]
+    tail = rows[find(rows, bound, key=key) :]
     unreadable = rows[bisect.bisect_left(rows, (1, ""), key=key) : bisect.bisect_left(rows, (2, ""), key=key)]
     return unreadable + tail if unreadable else tail
 

@@ -29,6 +29,8 @@ JSON_TYPE = "application/json;charset=UTF-8"
 XML_TYPE = "application/xml;charset=UTF-8"
 BATCH_MAX_ITEMS = 30
 REQUEST_ID_MAX = 50
+BATCH_REQUEST_ID_MAX = 36  # Intuit: "For batch operations, the RequestID supports a maximum of 36 characters."
+BATCH_ID_MAX_WITH_REQUEST_ID = 10  # "... only 10 characters are allowed [per bId] when RequestID is also specified."
 REPLAY_CAPACITY = 100_000
 ISSUER = "https://oauth.platform.intuit.com/op/v1"
 
@@ -106,20 +108,25 @@ class QboWire:
 
     async def discovery(self, request: Request) -> Response:
         origin = f"{request.url.scheme}://{request.url.netloc}"
-        return Response(json.dumps({
-            "issuer": ISSUER,
-            "authorization_endpoint": f"{origin}/connect/oauth2",
-            "token_endpoint": f"{origin}/oauth2/v1/tokens/bearer",
-            "userinfo_endpoint": f"{origin}/v1/openid_connect/userinfo",
-            "revocation_endpoint": f"{origin}/oauth2/v1/tokens/revoke",
-            "jwks_uri": f"{origin}/op/v1/jwks",
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": ["openid", "email", "profile", "address", "phone"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "claims_supported": ["aud", "exp", "iat", "iss", "realmid", "sub"],
-        }), media_type="application/json")
+        return Response(
+            json.dumps(
+                {
+                    "issuer": ISSUER,
+                    "authorization_endpoint": f"{origin}/connect/oauth2",
+                    "token_endpoint": f"{origin}/oauth2/v1/tokens/bearer",
+                    "userinfo_endpoint": f"{origin}/v1/openid_connect/userinfo",
+                    "revocation_endpoint": f"{origin}/oauth2/v1/tokens/revoke",
+                    "jwks_uri": f"{origin}/op/v1/jwks",
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "scopes_supported": ["openid", "email", "profile", "address", "phone"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                    "claims_supported": ["aud", "exp", "iat", "iss", "realmid", "sub"],
+                }
+            ),
+            media_type="application/json",
+        )
 
     async def authorize(self, request: Request) -> Response:
         """The consent page: the sandbox user approves at once and is redirected back with a code."""
@@ -133,8 +140,9 @@ class QboWire:
 
     def oauth_reply(self, body: Any, status: int = 200) -> Response:
         content = b"" if body is None else json.dumps(body).encode()
-        return Response(content, status_code=status, media_type="application/json;charset=utf-8",
-                        headers={"intuit_tid": self.tid()})
+        return Response(
+            content, status_code=status, media_type="application/json;charset=utf-8", headers={"intuit_tid": self.tid()}
+        )
 
     async def token(self, request: Request) -> Response:
         self.backend.stats.session()
@@ -175,8 +183,15 @@ class QboWire:
     async def userinfo(self, request: Request) -> Response:
         if self.backend.oauth.check_access(request.headers.get("authorization"), self.backend.clock.now()):
             return self.oauth_reply({"error": "invalid_token"}, 401)
-        return self.oauth_reply({"sub": "sandbox-user-1", "email": "sandbox.user@crosswalk-demo.example",
-                                 "emailVerified": True, "givenName": "Sandbox", "familyName": "User"})
+        return self.oauth_reply(
+            {
+                "sub": "sandbox-user-1",
+                "email": "sandbox.user@crosswalk-demo.example",
+                "emailVerified": True,
+                "givenName": "Sandbox",
+                "familyName": "User",
+            }
+        )
 
     async def jwks(self, request: Request) -> Response:
         return self.oauth_reply({"keys": []})
@@ -203,14 +218,17 @@ class QboWire:
 
         return endpoint
 
-    async def replayable(self, request: Request, produce: Callable[[], Awaitable[Response]]) -> Response:
-        """Serve a write once per `requestid`: a repeat gets the first reply again, whatever its body."""
+    async def replayable(
+        self, request: Request, produce: Callable[[], Awaitable[Response]], limit: int = REQUEST_ID_MAX
+    ) -> Response:
+        """Serve a write once per `requestid`: a repeat gets the first reply again, whatever its body (Intuit: "instead
+        of performing the operation again or returning an error, the service sends the same response")."""
         request_id = request.query_params.get("requestid")
         if not request_id:
             return await produce()
-        if len(request_id) > REQUEST_ID_MAX:
+        if len(request_id) > limit:
             raise errors.business_validation(
-                "You cannot enter more than 50 characters in the request_id field. Please enter a shorter value."
+                f"You cannot enter more than {limit} characters in the request_id field. Please enter a shorter value."
             )
         stored = self.replays.get(request_id)
         if stored is not None:
@@ -341,16 +359,27 @@ class QboWire:
                     f"Batch size limit exceeded: {len(items)} BatchItemRequest elements, at most "
                     f"{BATCH_MAX_ITEMS} are allowed.",
                 )
+            if request.query_params.get("requestid"):
+                bids = [str(item.get("bId") or "") for item in items if isinstance(item, dict)]
+                long_ids = [bid for bid in bids if len(bid) > BATCH_ID_MAX_WITH_REQUEST_ID]
+                if long_ids:
+                    raise errors.business_validation(
+                        f"bId {long_ids[0]!r} is longer than {BATCH_ID_MAX_WITH_REQUEST_ID} characters; with a "
+                        f"requestid each bId may have at most {BATCH_ID_MAX_WITH_REQUEST_ID}."
+                    )
             responses = [self.batch_item(item) for item in items]
-            written = sum(1 for item, reply in zip(items, responses, strict=True)
-                          if "Fault" not in reply and "QueryResponse" not in reply and isinstance(item, dict))
+            written = sum(
+                1
+                for item, reply in zip(items, responses, strict=True)
+                if "Fault" not in reply and "QueryResponse" not in reply and isinstance(item, dict)
+            )
             if written:
                 self.backend.stats.write(written)
             else:
                 self.backend.stats.read()
             return self.json_reply({"BatchItemResponse": responses, "time": self.time_text()})
 
-        return await self.replayable(request, produce)
+        return await self.replayable(request, produce, limit=BATCH_REQUEST_ID_MAX)
 
     def batch_item(self, item: Any) -> dict[str, Any]:
         bid = item.get("bId") if isinstance(item, dict) else None
@@ -366,6 +395,8 @@ class QboWire:
             operation = str(item.get("operation") or "create").lower()
             if operation not in ("create", "update", "delete"):
                 raise errors.unsupported_operation(operation)
+            if operation == "update" and str(item.get("optionsData") or "").lower() == "void":
+                operation = "void"  # a void in a batch is an update with optionsData "void"
             body = item[entity]
             if operation == "create" and isinstance(body, dict) and str(body.get("Id") or "0") not in ("", "0"):
                 operation = "update"
