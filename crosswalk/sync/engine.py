@@ -26,7 +26,7 @@ from crosswalk.sync.mapping import EntityRule, SyncMapping
 from crosswalk.sync.plan import Action, EntityData, EntityPlan, PlanItem, PlanOptions, plan_entity
 from crosswalk.sync.reconcile import Translate
 from crosswalk.sync.validation import SuiteResult, validate_side
-from crosswalk.sync.values import WireStyle, to_wire
+from crosswalk.sync.values import FieldType, WireStyle, canonical, lines_of, to_wire
 from crosswalk.sync.writer import RecordWriter, WriteOp, WriteRequest
 
 PENDING = "\x00pending:"  # a reference to a record this plan creates: resolved at load, once it has a key
@@ -487,14 +487,37 @@ class SyncEngine:
             if link["link_id"] is not None and not all_ok:
                 counts["kept_bases"] += 1
                 continue
+            base_left = self._settled_base(link["base_left"], self.mapping.left, created) if all_ok else None
+            base_right = self._settled_base(link["base_right"], self.mapping.right, created) if all_ok else None
             saves.append(LinkWrite(
-                link["link_id"], s.item["entity"], left_key, right_key,
-                link["base_left"] if all_ok else None, link["base_right"] if all_ok else None, link["matched_by"],
+                link["link_id"], s.item["entity"], left_key, right_key, base_left, base_right, link["matched_by"],
             ))  # fmt: skip
         self.links.save(saves, run_id)
         self.intents.record_settled(plan_id, settled, run_id)
         counts["saved"] = len(saves)
         return counts
+
+
+    def _settled_base(
+        self, base: Mapping[str, Any] | None, system: str, created: Mapping[tuple[str, str], str]
+    ) -> dict[str, Any] | None:
+        """A base as the target holds it: references to records this plan created are their keys now (a value that
+        still names a record that was not created is left out, so the next run compares it afresh)."""
+        if base is None:
+            return None
+        out: dict[str, Any] = {}
+        for name, value in base.items():
+            if not isinstance(value, str) or (PENDING not in value and "\\u0000pending:" not in value):
+                out[name] = value
+                continue
+            try:
+                if value.startswith(PENDING):
+                    out[name] = self._resolve_pending(value, system, created)
+                else:  # references inside lines
+                    out[name] = canonical(FieldType.LINES, self._resolve_nested(lines_of(value), system, created))
+            except _Unresolved:
+                continue
+        return out
 
 
 class _Unresolved(Exception):

@@ -79,14 +79,16 @@ def load_quickbooks_mapping(path: Path | str) -> SyncMapping:
 
 def streams_read() -> list[tuple[str, str]]:
     """Every (system, object) the plan reads; a run extracts these first, and so does a dry run."""
-    esp = ["companies", "orders", "purchaseorders", "bills", "quickbooks_settings"]
+    esp = ["companies", "quickbooks_links", "orders", "purchaseorders", "bills", "quickbooks_settings"]
     qbo = ["Customer", "Vendor", "Item", "Account", "TaxCode", "Term", "Class", "Invoice", "PurchaseOrder", "Bill"]
     return [(ESP, name) for name in esp] + [(QUICKBOOKS, name) for name in qbo]
 
 
 def status_streams() -> list[tuple[str, str]]:
-    """What the status back reads again after the send: the documents on both sides."""
-    return [(ESP, "orders"), (ESP, "purchaseorders"), (ESP, "bills"),
+    """What the status back reads again after the send (incrementally): the documents on both sides, and the
+    parties and items they name (created or linked by the send)."""
+    return [(ESP, "companies"), (ESP, "quickbooks_links"), (ESP, "orders"), (ESP, "purchaseorders"), (ESP, "bills"),
+            (QUICKBOOKS, "Customer"), (QUICKBOOKS, "Vendor"), (QUICKBOOKS, "Item"),
             (QUICKBOOKS, "Invoice"), (QUICKBOOKS, "PurchaseOrder"), (QUICKBOOKS, "Bill")]  # fmt: skip
 
 
@@ -254,10 +256,9 @@ def _primary(items: Any, key: str) -> Any:
     return chosen.get(key) if isinstance(chosen, dict) else None
 
 
-def _company_view(payload: Mapping[str, Any]) -> dict[str, Any]:
+def _company_view(payload: Mapping[str, Any], links: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A company in the mapping's terms; `links` are its QuickBooks links by member type."""
     address = _primary(payload.get("Addresses"), "City"), _primary(payload.get("Addresses"), "Country")
-    links = {link.get("MemberType"): link for link in payload.get("QuickBooksLinks") or []
-             if isinstance(link, dict) and link.get("IsLinked", True) and link.get("QuickBooksId")}  # fmt: skip
     vendor_link = next((links[t] for t in VENDOR_MEMBER_TYPES if t in links), None)
     member_types = [t for t, flag in (("Supplier", "IsSupplier"), ("Decorator", "IsDecorator")) if payload.get(flag)]
     return {
@@ -286,16 +287,28 @@ class QuickBooksSync:
     vendor_types: dict[str, list[str]] = field(default_factory=dict)  # company id -> its vendor member types
     item_types: dict[str, str] = field(default_factory=dict)  # item name -> the ESP+ line type naming it first
     _companies: dict[str, dict[str, Any]] | None = None
+    _links: dict[str, dict[str, Mapping[str, Any]]] | None = None
     _owners: dict[str, str] | None = None
 
     # -- companies
+
+    def links(self) -> dict[str, dict[str, Mapping[str, Any]]]:
+        """Company id -> member type -> its QuickBooks link, from ESP+'s link list (a stream of its own: linking a
+        company does not change the company)."""
+        if self._links is None:
+            self._links = {}
+            for _key, payload, deleted, _digest in self.store.iter_staged_records(ESP, "quickbooks_links"):
+                if deleted or not payload.get("IsLinked", True) or not payload.get("QuickBooksId"):
+                    continue
+                self._links.setdefault(str(payload.get("CompanyId")), {})[str(payload.get("MemberType"))] = payload
+        return self._links
 
     def companies(self) -> dict[str, dict[str, Any]]:
         """Every staged ESP+ company, presented (documents read their party's currency from it)."""
         if self._companies is None:
             self._companies = {}
             for key, payload, deleted, _digest in self.store.iter_staged_records(ESP, "companies"):
-                view = _company_view(payload)
+                view = _company_view(payload, self.links().get(key, {}))
                 view["_deleted"] = deleted
                 self._companies[key] = view
         return self._companies
@@ -305,7 +318,7 @@ class QuickBooksSync:
             for key, payload, deleted, _digest in self.store.iter_staged_records(ESP, "companies"):
                 if not any(payload.get(flag) for flag in flags):
                     continue
-                view = _company_view(payload)
+                view = _company_view(payload, self.links().get(key, {}))
                 if view["VendorMemberTypes"]:
                     self.vendor_types[key] = view["VendorMemberTypes"].split(",")
                 yield key, view, deleted

@@ -35,21 +35,30 @@ def admin(sandbox: Sandbox, system: str, method: str, path: str, **kwargs: Any) 
         return client.request(method, f"{origin}/__admin/{path}", **kwargs)
 
 
-def job_env(sandbox: Sandbox, database_url: str, dagster_home: Path, *, projects_sync: bool = False) -> dict[str, str]:
-    """The environment of a job run against the sandbox. Unless `projects_sync`, the projects sync is switched off
-    (projects.enabled: false), so the run reads and never writes and the shared sandbox stays as generated."""
+def job_env(
+    sandbox: Sandbox, database_url: str, dagster_home: Path, *, projects_sync: bool = False,
+    quickbooks_sync: bool = False,
+) -> dict[str, str]:  # fmt: skip
+    """The environment of a job run against the sandbox. The syncs not asked for are switched off (`enabled: false`),
+    so by default a run reads and never writes and the shared sandbox stays as generated."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **sandbox.env, "CROSSWALK_DATABASE_URL": database_url, "DAGSTER_HOME": str(dagster_home)}
-    if not projects_sync:
-        env["CROSSWALK_CONFIG"] = str(extract_only_settings(dagster_home))
+    off = [name for name, on in (("projects", projects_sync), ("quickbooks", quickbooks_sync)) if not on]
+    if off:
+        env["CROSSWALK_CONFIG"] = str(syncs_off_settings(dagster_home, off))
     return env
 
 
-def extract_only_settings(directory: Path) -> Path:
-    """A settings file that switches the projects sync off: runs read the systems and write to none."""
-    settings = directory / "extract-only.yaml"
-    settings.write_text("projects:\n  enabled: false\n")
+def syncs_off_settings(directory: Path, syncs: list[str]) -> Path:
+    """A settings file that switches these syncs off (their assets skip and write nothing)."""
+    settings = directory / f"{'-'.join(syncs)}-off.yaml"
+    settings.write_text("".join(f"{sync}:\n  enabled: false\n" for sync in syncs))
     return settings
+
+
+def extract_only_settings(directory: Path) -> Path:
+    """A settings file that switches every sync off: runs read the systems and write to none."""
+    return syncs_off_settings(directory, ["projects", "quickbooks"])
 
 
 def dagster_command(job: str) -> list[str]:
