@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crosswalk.staging import schema
 from crosswalk.staging.store import StagingStore
@@ -87,8 +89,14 @@ def put_credential(store: StagingStore, system: str, name: str, value: str) -> N
     """Store a credential row (committed when this returns), replacing any earlier value."""
     table = schema.connection_credentials
     with store.transaction() as conn:
-        conn.execute(table.delete().where(table.c.system == system, table.c.name == name))
-        conn.execute(table.insert().values(system=system, name=name, value=value, updated_at=datetime.now(UTC)))
+        insert = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+        statement = insert.values(system=system, name=name, value=value, updated_at=datetime.now(UTC))
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.system, table.c.name],
+                set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+            )
+        )
 
 
 def forget_credentials(store: StagingStore, system: str, names: list[str]) -> None:
