@@ -4,6 +4,7 @@ python-quickbooks on the token the staging store holds, the emulators' counts, t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -100,6 +101,8 @@ def quickbooks_as_crosswalk(env: Mapping[str, str], database_url: str) -> Iterat
     """python-quickbooks on the refresh token Crosswalk keeps (each refresh rotates it: the new one is stored back,
     as Crosswalk's own client does, so the next run still connects)."""
     store = StagingStore(database_url)
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"]  # requests' way to trust the sandbox's CA
     credential = refresh_token_credential(env["QBO_REALM_ID"])
     token = store.get_credential("quickbooks", credential) or env["QBO_REFRESH_TOKEN"]
     auth = AuthClient(env["QBO_CLIENT_ID"], env["QBO_CLIENT_SECRET"], "http://localhost/callback",
@@ -117,6 +120,10 @@ def quickbooks_as_crosswalk(env: Mapping[str, str], database_url: str) -> Iterat
         qb.session.close()
         auth.close()
         store.dispose()
+        if ca_bundle is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = ca_bundle
 
 
 def sent_invoices(esp: Esp) -> list[dict[str, Any]]:
