@@ -58,7 +58,12 @@ from crosswalk.extract.retry import CallMeter, RetryPolicy, call_with_retry, par
 from crosswalk.extract.source import Record
 from crosswalk.extract.streams import DeleteDetection, StampFormat, StreamSpec, parse_stamp
 from crosswalk.staging import StagingStore
-from crosswalk.staging.credentials import CredentialLockTimeout, credential_lock, forget_credentials, put_credential
+from crosswalk.staging.credentials import (
+    CredentialLockTimeout,
+    credential_lock,
+    put_credential,
+    write_credentials,
+)
 from crosswalk.sync.writer import WriteOp, WriteRequest, WriteResult
 
 SYSTEM = "quickbooks"
@@ -327,11 +332,12 @@ class QuickBooksSource:
                         meter=self.meter,
                         sleep=self._sleep,
                     )
-                forget_credentials(
-                    self.store, SYSTEM, [refresh_token_credential(self.realm_id), token_meta_credential(self.realm_id)]
-                )
-                put_credential(
-                    self.store, SYSTEM, revoked_credential(self.realm_id), json.dumps({"revoked_at": _iso_now()})
+                # Forgotten and recorded at once: no state holds neither the token nor the disconnect.
+                write_credentials(
+                    self.store,
+                    SYSTEM,
+                    {revoked_credential(self.realm_id): json.dumps({"revoked_at": _iso_now()})},
+                    forget=[refresh_token_credential(self.realm_id), token_meta_credential(self.realm_id)],
                 )
         except CredentialLockTimeout as exc:
             raise TransientError(str(exc)) from None
@@ -384,9 +390,7 @@ class QuickBooksSource:
                     else:
                         candidates = [given]
                     used = self._refresh_with_first_accepted(auth_client, candidates, connecting=given is not None)
-                    self._store_rotated(auth_client, used)
-                    if given is not None:
-                        forget_credentials(self.store, SYSTEM, [revoked_credential(self.realm_id)])
+                    self._store_rotated(auth_client, used, connecting=given is not None)
             except CredentialLockTimeout as exc:
                 raise TransientError(str(exc)) from None
             qb = QuickBooks(
@@ -436,11 +440,11 @@ class QuickBooksSource:
             f"quickbooks: cannot refresh the connection ({last_error}); {reconnect_hint(self.realm_id)}"
         )
 
-    def _store_rotated(self, auth_client: AuthClient, used: str) -> None:
-        """The refresh token the reply carries, durable before any use, then when it was issued and expires."""
+    def _store_rotated(self, auth_client: AuthClient, used: str, connecting: bool = False) -> None:
+        """The refresh token the reply carries, durable before any use, with when it was issued and expires. A
+        connect stores them and clears the recorded disconnect in one transaction: a crash leaves either the old
+        state or the new one, never a stored token that runs refuse."""
         new_token = auth_client.refresh_token or used
-        if auth_client.refresh_token:
-            self.store.set_credential(SYSTEM, refresh_token_credential(self.realm_id), new_token)
         now = datetime.now(UTC)
         previous = _json_object(self.store.get_credential(SYSTEM, token_meta_credential(self.realm_id)))
         rotated_at = _instant(previous.get("rotated_at"))
@@ -451,12 +455,20 @@ class QuickBooksSource:
             expires_at = now + timedelta(seconds=float(expires_in))
         else:
             expires_at = rotated_at + REFRESH_TOKEN_LIFETIME
-        meta = {
-            "rotated_at": rotated_at.isoformat(),
-            "expires_at": expires_at.isoformat(),
-            "refreshed_at": now.isoformat(),
-        }
-        put_credential(self.store, SYSTEM, token_meta_credential(self.realm_id), json.dumps(meta))
+        meta = json.dumps(
+            {
+                "rotated_at": rotated_at.isoformat(),
+                "expires_at": expires_at.isoformat(),
+                "refreshed_at": now.isoformat(),
+            }
+        )
+        if connecting:
+            values = {refresh_token_credential(self.realm_id): new_token, token_meta_credential(self.realm_id): meta}
+            write_credentials(self.store, SYSTEM, values, forget=[revoked_credential(self.realm_id)])
+            return
+        if auth_client.refresh_token:
+            self.store.set_credential(SYSTEM, refresh_token_credential(self.realm_id), new_token)
+        put_credential(self.store, SYSTEM, token_meta_credential(self.realm_id), meta)
 
     def _auth_client(self) -> AuthClient:
         """intuit-oauth's client; it reads the discovery document as it is built."""

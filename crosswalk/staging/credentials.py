@@ -20,7 +20,7 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -87,20 +87,21 @@ def credential_lock(store: StagingStore, system: str, name: str) -> Iterator[Non
 
 def put_credential(store: StagingStore, system: str, name: str, value: str) -> None:
     """Store a credential row (committed when this returns), replacing any earlier value."""
+    write_credentials(store, system, {name: value})
+
+
+def write_credentials(store: StagingStore, system: str, values: Mapping[str, str], forget: Sequence[str] = ()) -> None:
+    """Set these credential rows of `system` and delete those named in `forget`, all in one transaction."""
     table = schema.connection_credentials
     with store.transaction() as conn:
-        insert = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
-        statement = insert.values(system=system, name=name, value=value, updated_at=datetime.now(UTC))
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[table.c.system, table.c.name],
-                set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        if forget:
+            conn.execute(table.delete().where(table.c.system == system, table.c.name.in_(list(forget))))
+        for name, value in values.items():
+            insert = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+            statement = insert.values(system=system, name=name, value=value, updated_at=datetime.now(UTC))
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[table.c.system, table.c.name],
+                    set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+                )
             )
-        )
-
-
-def forget_credentials(store: StagingStore, system: str, names: list[str]) -> None:
-    """Delete these credential rows of `system` in one transaction."""
-    table = schema.connection_credentials
-    with store.transaction() as conn:
-        conn.execute(table.delete().where(table.c.system == system, table.c.name.in_(names)))
