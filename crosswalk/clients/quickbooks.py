@@ -332,7 +332,7 @@ class QuickBooksSource:
                         meter=self.meter,
                         sleep=self._sleep,
                     )
-                # Forgotten and recorded at once: no state holds neither the token nor the disconnect.
+                # One transaction: the store always holds either the token or the record of the disconnect.
                 write_credentials(
                     self.store,
                     SYSTEM,
@@ -695,7 +695,7 @@ class QuickBooksSource:
         """Records of `object_name` whose `field_name` is one of `values`, by that value (the record as QBO returns
         it). QBO compares text without case, so "acme" finds "ACME". Name-list entities are searched among active
         records, as QBO queries them by default. A value with a backslash is looked up by LIKE with `%` in its
-        place (QBO documents only `\\'` as an escape) and matched exactly here."""
+        place (QBO documents only `\\'` as an escape) and the records it gives are matched here as QBO compares."""
         for name, what in ((object_name, "entity"), (field_name, "field")):
             parts = name.split(".")
             if not all(part and part[0].isalpha() and set(part) <= _NAME for part in parts):
