@@ -97,16 +97,14 @@ def run_url(run_id: str, settings: OperationsSettings) -> str | None:
 
 
 def error_summary(error: Any) -> str:
-    """The root cause of a Dagster error (its innermost `cause`): class and first lines, secrets scrubbed."""
-    if error is None:
+    """What went wrong in the step's own code: the first error below Dagster's wrappers in the chain of causes
+    (its class and message, as Python prints them), secrets scrubbed, shortened."""
+    chosen = error
+    while chosen is not None and str(getattr(chosen, "cls_name", "")).startswith("Dagster") and chosen.cause:
+        chosen = chosen.cause
+    if chosen is None:
         return ""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    message = (getattr(error, "message", "") or "").strip()
-    cls_name = getattr(error, "cls_name", None)
-    if cls_name and not message.startswith(cls_name):
-        message = f"{cls_name}: {message}"
-    message = scrub(message)
+    message = scrub((getattr(chosen, "message", "") or "").strip())
     return message if len(message) <= ERROR_CHARS else message[: ERROR_CHARS - 1] + "…"
 
 
@@ -117,8 +115,10 @@ def run_failure_payload(context: RunFailureSensorContext, settings: OperationsSe
         data = event.step_failure_data
         steps.append({"step": event.step_key, "error": error_summary(data.error if data else None)})
     url = run_url(run.run_id, settings)
-    where = ", ".join(step["step"] for step in steps) or "before any step"
+    names = [step["step"] for step in steps]
+    where = ", ".join(names[:3]) + (f" and {len(names) - 3} more steps" if len(names) > 3 else "")
     first_error = steps[0]["error"] if steps else scrub(context.failure_event.message or "")
+    where = where or "before any step"
     text = f"Crosswalk: run {run.run_id} of {run.job_name} failed at {where}: {first_error}"
     return {
         "text": text + (f" ({url})" if url else ""),
