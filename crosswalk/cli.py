@@ -1,4 +1,4 @@
-"""The `crosswalk` command: sandbox, status, plan, conflicts, quarantine, migrate, quickbooks."""
+"""The `crosswalk` command: sandbox, status, report, plan, conflicts, quarantine, migrate, quickbooks."""
 
 from __future__ import annotations
 
@@ -189,6 +189,25 @@ def _status(args: argparse.Namespace) -> int:
             done = ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in sorted(outcomes.items()))
             print(f"  written to {target}: {done}")
         print(f"  open quarantine: {sync['open_quarantine']} (crosswalk quarantine lists them)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """What one run read, wrote, kept aside and left for review (the latest sync run unless --run names one)."""
+    from crosswalk.run_report import RunNotFound, render_text, resolve_run, run_report
+    from crosswalk.staging import StoreUnavailable
+
+    url = database_url_from_env()
+    try:
+        with _existing_store(url) as store:
+            report = run_report(store, resolve_run(store, args.run))
+    except (StoreUnavailable, RunNotFound) as exc:
+        print(f"crosswalk report: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"database": redact_url(url), **report}, indent=2, default=str))
+    else:
+        sys.stdout.write(render_text(report, redact_url(url)))
     return 0
 
 
@@ -403,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="per stream: staged rows, deleted rows, watermark, last run")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_status)
+
+    report = commands.add_parser(
+        "report", help="what a run read, wrote where, quarantined, settled and left for review (default: the latest)"
+    )
+    report.add_argument("--run", metavar="RUN_ID", help="the run's id (or the start of it); default: the latest run")
+    report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.set_defaults(func=_report)
 
     quarantine = commands.add_parser(
         "quarantine", help="records kept aside (not staged or not synced) with the rule they broke and why"
