@@ -34,8 +34,11 @@ from pipelines.alerts import (
     FRESHNESS_CHECKS_SENSOR,
     RUN_FAILURE_SENSOR,
     WEBHOOK_ENV,
+    AlertDeliveryError,
     build_alerts,
     build_freshness_checks,
+    post_alert,
+    scrub,
 )
 from tests.e2e.conftest import job_env, run_job
 
@@ -209,3 +212,37 @@ def test_a_sync_stale_beyond_its_freshness_hours_fails_its_checks_and_is_posted_
         assert len(webhook.posts) == posted  # one message per stale episode
     finally:
         instance.dispose()
+
+
+def test_a_webhook_that_refuses_or_is_down_is_named_by_host_never_by_its_token(
+    webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Refuses(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(403)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        refusing = f"http://127.0.0.1:{server.server_port}/hooks/{TOKEN}"
+        with pytest.raises(AlertDeliveryError) as caught:
+            post_alert({"text": "x"}, refusing)
+        assert str(caught.value) == f"alert webhook http://127.0.0.1:{server.server_port} answered HTTP 403"
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(AlertDeliveryError) as caught:
+        post_alert({"text": "x"}, refusing)  # now nothing listens there
+    assert TOKEN not in str(caught.value) and "unreachable" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+    monkeypatch.setenv("ESP_CLIENT_SECRET", "s3cret-value")
+    assert scrub(f"login refused for s3cret-value at {webhook.url}") == "login refused for *** at ***"
+    monkeypatch.delenv(WEBHOOK_ENV)
+    assert post_alert({"text": "x"}) is False  # no webhook configured: nothing sent, nothing raised
+    assert webhook.posts == []
