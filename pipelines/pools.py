@@ -43,7 +43,10 @@ def pool_of(assets_def: AssetsDefinition) -> str | None:
     if len(systems) > 1:
         # A step holds one pool: it could not be kept within both systems' limits.
         names = ", ".join(key.to_user_string() for key in assets_def.keys)
-        raise PoolError(f"asset {names} calls {' and '.join(systems)}: a step may call one system only")
+        raise PoolError(
+            f"asset {names} requires {' and '.join(systems)}: a step takes one pool, so split it, or choose the "
+            "pool it takes with @asset(pool=...)"
+        )
     return systems[0] if systems else None
 
 
@@ -73,9 +76,12 @@ def with_pool(assets_def: AssetsDefinition, pool: str) -> AssetsDefinition:
 
 
 def with_pools(assets: Iterable[AssetsDefinition]) -> list[AssetsDefinition]:
-    """Each asset that calls a system, in that system's pool; the others as they are."""
+    """Each asset that calls a system, in that system's pool; the others, and those that chose a pool, as they are."""
     pooled = []
     for assets_def in assets:
+        if assets_def.op.pool is not None:  # the asset chose its pool itself
+            pooled.append(assets_def)
+            continue
         pool = pool_of(assets_def)
         pooled.append(with_pool(assets_def, pool) if pool else assets_def)
     return pooled

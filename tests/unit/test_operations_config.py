@@ -22,7 +22,7 @@ from crosswalk.config import ConfigError, OperationsSettings, operations_setting
 from crosswalk.settings import AUTOMATION_ENV
 from pipelines.alerts import build_alerts, sync_final_assets
 from pipelines.jobs import JOBS, SYNC_TAGS
-from pipelines.pools import SYSTEMS, apply_pool_limits, build_pool_limits_sensor
+from pipelines.pools import SYSTEMS, PoolError, apply_pool_limits, build_pool_limits_sensor, with_pools
 from pipelines.schedules import build_schedules
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,3 +177,22 @@ def test_each_sync_is_judged_fresh_by_its_loads() -> None:
     assert final["sync_projects"] == [AssetKey(["projects", "load_intacct"]), AssetKey(["projects", "load_salesforce"])]
     # Its loads, not the extracts that feed them (extract groups are named after their system).
     assert final["sync_quickbooks"] and all(key.path[0] not in SYSTEMS for key in final["sync_quickbooks"])
+
+
+def test_a_step_that_needs_two_systems_must_choose_its_pool_and_a_chosen_pool_is_kept() -> None:
+    from dagster import asset
+
+    @asset(required_resource_keys={"intacct", "salesforce"})
+    def both() -> None: ...
+
+    @asset(required_resource_keys={"intacct", "salesforce"}, pool="salesforce")
+    def chosen() -> None: ...
+
+    @asset(required_resource_keys={"staging", "esp"})
+    def one() -> None: ...
+
+    with pytest.raises(PoolError, match=r"asset both requires intacct and salesforce: a step takes one pool"):
+        with_pools([both])
+    kept, pooled = with_pools([chosen, one])
+    assert kept is chosen and kept.op.pool == "salesforce"
+    assert pooled.op.pool == "esp" and pooled.keys == one.keys and pooled.op.compute_fn is one.op.compute_fn
