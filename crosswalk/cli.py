@@ -380,6 +380,7 @@ def _conflicts(args: argparse.Namespace) -> int:
 
 def _migrate(_: argparse.Namespace) -> int:
     from crosswalk.staging import StagingStore, StoreUnavailable
+    from crosswalk.staging.migrations import describe
     from crosswalk.staging.store import unavailable_on_database_error
 
     url = database_url_from_env()
@@ -394,10 +395,9 @@ def _migrate(_: argparse.Namespace) -> int:
     except StoreUnavailable as exc:
         print(f"crosswalk migrate: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"staging {redact_url(url)}: schema version {version}"
-        + (f" (applied {applied})" if applied else " (already current)")
-    )
+    print(f"staging {redact_url(url)}: schema version {version}" + ("" if applied else " (already current)"))
+    for applied_version in applied:
+        print(f"  applied {applied_version:04d} {describe(applied_version)}")
     return 0
 
 

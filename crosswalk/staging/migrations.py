@@ -1,93 +1,104 @@
-"""Versioned, idempotent schema migrations for the staging store, on SQLite and PostgreSQL.
+"""Schema migrations of the staging store with Alembic, on SQLite and PostgreSQL.
 
-Each migration has a number and runs once, recorded in `schema_migrations`. Migrations run under a lock
-(PostgreSQL advisory lock, SQLite write transaction) so two processes starting together apply each step once.
-Rule for later migrations: tables are created from schema.py with checkfirst, and a migration that adds a
-column to an existing table checks the live columns first, so replaying the history on an empty database
-(which creates tables in their current shape) stays correct.
+Revisions live in crosswalk/staging/alembic/versions, numbered 0001, 0002, ... in order; the number is the schema
+version that `crosswalk migrate` prints and readers compare. migrate() upgrades to the newest revision in one
+transaction under a lock (a PostgreSQL advisory lock; on SQLite the caller's BEGIN IMMEDIATE), so processes starting
+together apply each revision once. A store made by the runner before Alembic (versions in `schema_migrations`, no
+`alembic_version`) is stamped at its version in the same transaction, and its `schema_migrations` table dropped.
+
+A new revision: `alembic revision -m "what it adds" --rev-id 0005` from the repository root ([tool.alembic] in
+pyproject.toml). Write its upgrade and downgrade with op.* (ALTERs inside op.batch_alter_table, which SQLite needs),
+spelling tables out rather than reading schema.py, then change schema.py to match: tests/integration/test_migrations.py
+fails while the two differ.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from crosswalk.staging import schema
-
-# Arbitrary constant naming Crosswalk's migration lock among the database's advisory locks.
+# Arbitrary constant naming Crosswalk's migration lock among the database's advisory locks (the runner before Alembic
+# took the same one, so an old and a new release never migrate one database at once).
 _PG_ADVISORY_LOCK_ID = 0x43525357  # "CRSW"
 
+SCRIPT_LOCATION = Path(__file__).resolve().with_name("alembic")
 
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    description: str
-    apply: Callable[[sa.Connection], None]
-
-
-def _create_tables(*tables: sa.Table) -> Callable[[sa.Connection], None]:
-    def apply(conn: sa.Connection) -> None:
-        schema.metadata.create_all(conn, tables=list(tables), checkfirst=True)
-
-    return apply
+# The runner before Alembic recorded versions 1..4 here; revision 000N has the same effect as its version N.
+LEGACY_TABLE = "schema_migrations"
+_LEGACY_LATEST = 4
 
 
-def _add_missing_columns(table: sa.Table) -> Callable[[sa.Connection], None]:
-    """Columns schema.py declares that the live table lacks (a table created by an older migration)."""
-
-    def apply(conn: sa.Connection) -> None:
-        live = {column["name"] for column in sa.inspect(conn).get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in live:
-                column_type = column.type.compile(dialect=conn.dialect)
-                conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column_type}'))
-
-    return apply
+class MigrationError(Exception):
+    """The store's recorded schema cannot be upgraded by this release; the message says what was found."""
 
 
-def _steps(*steps: Callable[[sa.Connection], None]) -> Callable[[sa.Connection], None]:
-    def apply(conn: sa.Connection) -> None:
-        for step in steps:
-            step(conn)
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """Alembic's configuration, built in code: no alembic.ini is read. With a connection, env.py migrates through it
+    (the caller holds the transaction and the lock); without one, env.py opens CROSSWALK_DATABASE_URL itself."""
+    config = Config(attributes={"connection": connection})
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    return config
 
-    return apply
+
+@cache
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
 
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "staging tables: raw records, canonical records, quarantine, id crosswalk, watermarks, sync log",
-        _create_tables(
-            schema.raw_records,
-            schema.canonical_records,
-            schema.quarantine,
-            schema.id_crosswalk,
-            schema.watermarks,
-            schema.sync_log,
-        ),
-    ),
-    Migration(
-        2,
-        "extract run history and rotating connection credentials",
-        _create_tables(schema.extract_runs, schema.connection_credentials),
-    ),
-    Migration(
-        3,
-        "sync: link bases, write plans, write intents, conflicts, match reviews",
-        _steps(
-            _add_missing_columns(schema.id_crosswalk),
-            _create_tables(schema.plan_items, schema.write_intents, schema.sync_conflicts, schema.match_reviews),
-        ),
-    ),
-    Migration(4, "sync plan headers: when, mapping, counts", _create_tables(schema.sync_plans)),
-)
+def head_revision() -> str:
+    head = script_directory().get_current_head()
+    if head is None:
+        raise MigrationError(f"no revisions in {SCRIPT_LOCATION / 'versions'}")
+    return head
+
+
+def version_of(revision: str | None) -> int:
+    """The schema version a revision id stands for; 0 for none."""
+    if revision is None:
+        return 0
+    if not revision.isdigit():
+        raise MigrationError(f"alembic_version holds revision {revision!r}, which is not a Crosswalk schema version")
+    return int(revision)
 
 
 def latest_version() -> int:
-    return MIGRATIONS[-1].version
+    return version_of(head_revision())
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """What Alembic compares and autogenerates: all of schema.py except the legacy version table it still declares."""
+    return not (type_ == "table" and name == LEGACY_TABLE)
+
+
+# How a database is compared with schema.py, by `alembic revision --autogenerate` and by the tests alike.
+COMPARE_OPTIONS: dict[str, Any] = {
+    "include_object": include_object,
+    "compare_type": True,
+    "compare_server_default": True,
+}
+
+
+def _legacy_versions(conn: sa.Connection) -> list[int] | None:
+    """The versions the runner before Alembic recorded, or None when it left no table."""
+    if not sa.inspect(conn).has_table(LEGACY_TABLE):
+        return None
+    return sorted(conn.execute(sa.text(f"SELECT version FROM {LEGACY_TABLE}")).scalars())
+
+
+def current_version(conn: sa.Connection) -> int:
+    """The store's schema version, 0 when there is none; reads only (a legacy store is not stamped here)."""
+    revision = MigrationContext.configure(conn).get_current_revision()
+    if revision is not None:
+        return version_of(revision)
+    return max(_legacy_versions(conn) or [0])
 
 
 def _lock(conn: sa.Connection) -> None:
@@ -96,29 +107,56 @@ def _lock(conn: sa.Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_ADVISORY_LOCK_ID})
 
 
-def applied_versions(conn: sa.Connection) -> set[int]:
-    if not sa.inspect(conn).has_table(schema.schema_migrations.name):
-        return set()
-    return set(conn.execute(sa.select(schema.schema_migrations.c.version)).scalars())
+def _adopt_legacy_store(conn: sa.Connection) -> None:
+    """Stamp a store the runner before Alembic made at the revision matching its version, then drop its table."""
+    if sa.inspect(conn).has_table("alembic_version"):
+        return
+    versions = _legacy_versions(conn)
+    if versions is None:
+        return
+    if not versions or versions != list(range(1, len(versions) + 1)) or len(versions) > _LEGACY_LATEST:
+        raise MigrationError(
+            f"table {LEGACY_TABLE} records versions {versions}, which no Crosswalk release left "
+            f"(each applied 1 to N in order, N at most {_LEGACY_LATEST}); the store's schema is unknown"
+        )
+    MigrationContext.configure(conn).stamp(script_directory(), f"{versions[-1]:04d}")
+    conn.execute(sa.text(f"DROP TABLE {LEGACY_TABLE}"))
+
+
+def _check_known(conn: sa.Connection) -> None:
+    revision = MigrationContext.configure(conn).get_current_revision()
+    known = {script.revision for script in script_directory().walk_revisions()}
+    if revision is not None and revision not in known:
+        raise MigrationError(
+            f"the store is at schema revision {revision}, which this Crosswalk release does not have "
+            f"(its newest is {head_revision()}): a newer release migrated it"
+        )
+
+
+def in_migration_transaction(conn: sa.Connection, work: Callable[[sa.Connection], None]) -> None:
+    """Run `work` in one transaction that holds the migration lock, with a legacy store adopted first. On SQLite the
+    caller sets conn.info["begin_immediate"] so the transaction takes the write lock at once."""
+    with conn.begin():
+        _lock(conn)
+        _adopt_legacy_store(conn)
+        work(conn)
 
 
 def migrate(conn: sa.Connection) -> list[int]:
-    """Bring the database up to the latest version in one transaction; returns the versions applied now."""
-    with conn.begin():
-        _lock(conn)
-        schema.metadata.create_all(conn, tables=[schema.schema_migrations], checkfirst=True)
-        done = applied_versions(conn)
-        applied: list[int] = []
-        for migration in MIGRATIONS:
-            if migration.version in done:
-                continue
-            migration.apply(conn)
-            conn.execute(
-                schema.schema_migrations.insert().values(
-                    version=migration.version,
-                    description=migration.description,
-                    applied_at=datetime.now(UTC),
-                )
-            )
-            applied.append(migration.version)
-        return applied
+    """Bring the database up to the newest revision in one transaction; returns the versions applied now."""
+    applied: list[str] = []
+
+    def upgrade(locked: sa.Connection) -> None:
+        _check_known(locked)
+        config = alembic_config(locked)
+        config.attributes["applied"] = applied
+        command.upgrade(config, "head")
+
+    in_migration_transaction(conn, upgrade)
+    return [version_of(revision) for revision in applied]
+
+
+def describe(version: int) -> str:
+    """The first line of a revision's message, e.g. for `crosswalk migrate`'s output."""
+    script = script_directory().get_revision(f"{version:04d}")
+    return (script.doc or "").splitlines()[0] if script is not None else ""

@@ -248,13 +248,18 @@ class StagingStore:
         return self.engine.dialect.name
 
     def migrate(self) -> list[int]:
-        """Create or upgrade the schema; returns the versions applied now."""
+        """Create or upgrade the schema (Alembic revisions, crosswalk/staging/migrations.py); returns the schema
+        versions applied now. Raises StoreUnavailable when the store's recorded schema is not one this release
+        can upgrade."""
         with self.engine.connect() as conn:
             conn.info["begin_immediate"] = True  # the migration lock on SQLite
-            return migrations.migrate(conn)
+            try:
+                return migrations.migrate(conn)
+            except migrations.MigrationError as exc:
+                raise StoreUnavailable(self.url, str(exc)) from None
 
     def exists(self) -> bool:
-        """Whether a staging store is there (its migrations recorded), found without creating one: a SQLite file
+        """Whether a staging store is there (a schema version recorded), found without creating one: a SQLite file
         that is missing is not opened, since opening it would create it."""
         sa_url = self.engine.url
         if self.dialect == "sqlite":
@@ -262,13 +267,16 @@ class StagingStore:
                 return False
             if not sa_url.query.get("uri") and not Path(sa_url.database).is_file():
                 return False
-        with self.engine.connect() as conn:
-            return bool(migrations.applied_versions(conn))
+        return self.schema_version() > 0
 
     def schema_version(self) -> int:
+        """The store's schema version (its Alembic revision's number, or the version the runner before Alembic
+        recorded); 0 when there is no store. Reads only."""
         with self.engine.connect() as conn:
-            versions = migrations.applied_versions(conn)
-        return max(versions, default=0)
+            try:
+                return migrations.current_version(conn)
+            except migrations.MigrationError as exc:
+                raise StoreUnavailable(self.url, str(exc)) from None
 
     def dispose(self) -> None:
         self.engine.dispose()

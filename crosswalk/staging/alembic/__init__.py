@@ -1,0 +1,1 @@
+"""The staging store's Alembic environment: env.py and one revision per schema version in versions/."""
