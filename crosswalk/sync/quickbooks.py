@@ -400,6 +400,7 @@ class QuickBooksSync:
             "LinesTotal": _money(sum(amounts)),
             "LinesWithoutItem": without_item,
             "SmallestQuantity": min(quantities) if quantities else None,
+            "LargestQuantity": max(quantities) if quantities else None,
             "LargestAmount": max(amounts) if amounts else None,
             "PartyCurrency": (party_view or {}).get("Currency") or payload.get("CurrencyCode"),
         }  # fmt: skip

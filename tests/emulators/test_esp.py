@@ -467,7 +467,7 @@ def test_send_to_quickbooks_status(esp: Any) -> None:
             "settings/integrations/quickbooks",
             json={
                 "Version": settings["Version"],
-                "DocumentSendPermissions": [{"DocumentType": "Invoice", "AccessLevel": "Custom", "UserIds": [178001]}],
+                "DocumentSendPermissions": [{"DocumentType": "Invoice", "AccessLevel": "Custom", "UserIds": [999999]}],
             },
         )
         forbidden = client.post(path, json={"ExternalId": "4242"})
