@@ -1,53 +1,12 @@
-"""The staging store on SQLite and PostgreSQL: migrations, raw-record upserts, watermarks, bulk writes."""
+"""The staging store on SQLite and PostgreSQL: raw-record upserts, watermarks, bulk writes (migrations are in
+test_migrations.py)."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
-
-import sqlalchemy as sa
 
 from crosswalk.staging import RawRecord, StagingStore
 from crosswalk.staging import schema as staging_schema
-from crosswalk.staging.migrations import latest_version
-
-
-def test_migrating_an_empty_database_twice_applies_each_version_once(database_url: str) -> None:
-    store = StagingStore(database_url)
-    assert store.migrate() == list(range(1, latest_version() + 1))
-    assert store.migrate() == []
-    assert store.schema_version() == latest_version()
-    with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM schema_migrations")).scalar_one() == latest_version()
-    store.dispose()
-
-
-def test_migrated_database_has_exactly_the_declared_columns(store: StagingStore) -> None:
-    inspector = sa.inspect(store.engine)
-    for table in staging_schema.metadata.sorted_tables:
-        live = {column["name"] for column in inspector.get_columns(table.name)}
-        assert live == {column.name for column in table.columns}, table.name
-
-
-def test_concurrent_migrators_apply_each_version_once(database_url: str) -> None:
-    results: list[list[int]] = []
-    errors: list[BaseException] = []
-
-    def migrate() -> None:
-        try:
-            store = StagingStore(database_url)
-            results.append(store.migrate())
-            store.dispose()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=migrate) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    assert sorted(len(r) for r in results) == [0, 0, 0, latest_version()]
 
 
 def test_stage_raw_records_counts_new_changed_unchanged_and_skips_unchanged_writes(store: StagingStore) -> None:

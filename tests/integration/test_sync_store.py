@@ -1,19 +1,15 @@
 """The sync's tables on SQLite and PostgreSQL: links with bases, plans, intents, conflicts, reviews; the engine's plan
-from staged records; and the upgrade of a store made before these tables existed."""
+from staged records (the upgrade of a store made before these tables existed is in test_migrations.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-
 from crosswalk.config import projects_settings
 from crosswalk.staging import RawRecord, StagingStore
-from crosswalk.staging import schema as staging_schema
 from crosswalk.staging.intents import DONE, Intent, IntentLog, Outcome
 from crosswalk.staging.links import LinkStore, LinkWrite
-from crosswalk.staging.migrations import latest_version
 from crosswalk.sync.plan import Action
 from crosswalk.sync.projects import projects_engine
 from tests.unit.test_sync_reconcile import intacct_project, salesforce_project
@@ -72,27 +68,6 @@ def test_the_engine_plans_from_staging_and_quarantines_what_does_not_map(store: 
                                                         SFDC_PROJECT_ID="")], "RECORDNO")  # fmt: skip
     engine.save_plan(engine.plan(), "run-2")
     assert [r for r in store.quarantined("intacct", "PROJECT") if r["resolved_at"] is None] == []
-
-
-def test_a_store_made_before_the_sync_tables_is_upgraded(database_url: str) -> None:
-    store = StagingStore(database_url)
-    store.migrate()
-    # Back to version 2: the link table as it was, without the sync tables.
-    with store.engine.begin() as conn:
-        for table in ("sync_plans", "plan_items", "write_intents", "sync_conflicts", "match_reviews", "id_crosswalk"):
-            conn.execute(sa.text(f"DROP TABLE {table}"))
-        conn.execute(sa.text(
-            "CREATE TABLE id_crosswalk (id INTEGER PRIMARY KEY, entity VARCHAR(64) NOT NULL, left_system VARCHAR(32) "
-            "NOT NULL, left_key VARCHAR(255), left_hash VARCHAR(64), right_system VARCHAR(32) NOT NULL, right_key "
-            "VARCHAR(255), right_hash VARCHAR(64), last_synced_at TIMESTAMP, last_run_id VARCHAR(64))"
-        ))  # fmt: skip
-        conn.execute(sa.text("DELETE FROM schema_migrations WHERE version >= 3"))
-    assert store.migrate() == list(range(3, latest_version() + 1))
-    inspector = sa.inspect(store.engine)
-    for table in staging_schema.metadata.sorted_tables:
-        live = {column["name"] for column in inspector.get_columns(table.name)}
-        assert live == {column.name for column in table.columns}, table.name
-    store.dispose()
 
 
 def test_the_latest_plan_and_its_write_outcomes_are_summed_up(store: StagingStore) -> None:
