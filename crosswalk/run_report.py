@@ -369,7 +369,8 @@ def render_text(report: Mapping[str, Any], database: str) -> str:
     lines: list[str] = []
     span = ""
     if report["started_at"]:
-        span = f", {report['started_at'][:19].replace('T', ' ')} to {(report['finished_at'] or '?')[11:19]} UTC"
+        start, end = report["started_at"][:19].replace("T", " "), (report["finished_at"] or "?")[:19].replace("T", " ")
+        span = f", {start} to {end[11:] if end[:10] == start[:10] else end} UTC"
     lines.append(f"run {report['run_id']}{span}")
     lines.append(f"staging: {database}")
 
@@ -411,10 +412,10 @@ def render_text(report: Mapping[str, Any], database: str) -> str:
                 lines.append(text)
                 if group["failed"]:
                     first = group["errors"][0] if group["errors"] else None
-                    why = f": {first['source']} {first['source_key']}: {first['error']}" if first else ""
+                    why = f"  {first['source']} {first['source_key']}: {first['error']}" if first else ""
                     lines.append(f"  {'':<11} {'':<15} refused {group['failed']:>6,}{why}")
                 if group["open"]:
-                    lines.append(f"  {'':<11} {'':<15} no answer {group['open']:>4,} (looked up on the next run)")
+                    lines.append(f"  {'':<11} {'':<15} no answer {group['open']:>4,} (settled on the next run)")
     if not report["syncs"]:
         lines.append("")
         lines.append("no sync planned in this run (syncs switched off, or the run stopped before planning)")
