@@ -24,6 +24,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from crosswalk.progress import ProgressLog
     from crosswalk.sandbox import Sandbox, SandboxError, env_file_text, write_env_file
     from emulators.serve import parse_counts
 
@@ -36,6 +37,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         scale=scale,
         seed=args.seed,
         counts=parse_counts(args.count),
+        progress=ProgressLog(),  # at a large scale the emulators take minutes to generate their data
     )
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from crosswalk.config import config_path
+from crosswalk.progress import ProgressLog, process_memory
 from crosswalk.settings import (
     AUTOMATION_ENV,
     CONFIG_ENV,
@@ -57,13 +58,17 @@ class Sandbox:
         counts: dict[str, int] | None = None,
         systems: tuple[str, ...] = tuple(SYSTEMS),
         ready_timeout: float = 600.0,
+        progress: ProgressLog | None = None,
     ) -> None:
+        """`progress`, when given, gets a line as each emulator is ready and, while some still generate their
+        data, a heartbeat naming them."""
         self.state_dir = state_dir or crosswalk_home() / "sandbox"
         self.scale = scale
         self.seed = seed
         self.counts = counts or {}
         self.systems = systems
         self.ready_timeout = ready_timeout
+        self.progress = progress
         self.processes: list[EmulatorProcess] = []
         self.env: dict[str, str] = {}
 
@@ -112,13 +117,16 @@ class Sandbox:
         return env
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
+        started = time.monotonic()
+        deadline = started + self.ready_timeout
         pending = list(self.processes)
         while pending:
             for emulator in list(pending):
                 if emulator.ready_file.exists():
                     emulator.ready = json.loads(emulator.ready_file.read_text())
                     pending.remove(emulator)
+                    if self.progress is not None:
+                        self.progress.say(_ready_line(emulator, time.monotonic() - started))
                 elif emulator.process.poll() is not None:
                     raise SandboxError(
                         f"the {emulator.system} emulator exited with code {emulator.process.returncode} before it "
@@ -127,6 +135,8 @@ class Sandbox:
             if pending and time.monotonic() > deadline:
                 names = ", ".join(e.system for e in pending)
                 raise SandboxError(f"emulators not ready after {self.ready_timeout:.0f}s: {names}")
+            if pending and self.progress is not None:
+                self.progress.heartbeat(lambda: _generating_line(pending, time.monotonic() - started))
             time.sleep(0.05)
 
     def origins(self) -> dict[str, str]:
@@ -159,6 +169,23 @@ class Sandbox:
                 emulator.process.kill()
                 emulator.process.wait()
         self.processes = []
+
+
+def _ready_line(emulator: EmulatorProcess, elapsed: float) -> str:
+    counts = emulator.ready.get("counts") or {}
+    records = sum(int(count) for count in counts.values()) if isinstance(counts, dict) else 0
+    seeding = emulator.ready.get("seed_seconds")
+    timing = f"{float(seeding):.1f}s generating" if isinstance(seeding, int | float) else "generated"
+    return f"{emulator.system} ready after {elapsed:.1f}s ({timing} {records:,} records)"
+
+
+def _generating_line(pending: list[EmulatorProcess], elapsed: float) -> str:
+    """Which emulators still generate their data, with the memory each has taken so far (it grows as they do)."""
+    parts = []
+    for emulator in pending:
+        memory = process_memory(emulator.process.pid)
+        parts.append(f"{emulator.system} ({memory})" if memory else emulator.system)
+    return f"still generating after {elapsed:.0f}s: {', '.join(parts)}"
 
 
 def env_file_text(env: dict[str, str]) -> str:
