@@ -67,13 +67,21 @@ class IntentLog:
     def close(self, outcomes: Sequence[Outcome]) -> None:
         table = schema.write_intents
         now = datetime.now(UTC)
+        if not outcomes:
+            return
+        rows = [
+            {"intent_marker": o.marker, "state": o.state, "result_key": o.result_key, "error": o.error,
+             "finished_at": now}
+            for o in outcomes
+        ]  # fmt: skip
+        statement = (
+            table.update()
+            .where(table.c.marker == sa.bindparam("intent_marker"))
+            .values(state=sa.bindparam("state"), result_key=sa.bindparam("result_key"), error=sa.bindparam("error"),
+                    finished_at=sa.bindparam("finished_at"))
+        )  # fmt: skip
         with self.store.transaction() as conn:
-            for outcome in outcomes:
-                conn.execute(
-                    table.update()
-                    .where(table.c.marker == outcome.marker)
-                    .values(state=outcome.state, result_key=outcome.result_key, error=outcome.error, finished_at=now)
-                )
+            conn.execute(statement, rows)  # one executemany, not a statement per write
 
     def open_intents(self, target_system: str | None = None) -> list[Intent]:
         """Intents whose outcome was never recorded (the run that sent them stopped)."""

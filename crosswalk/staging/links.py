@@ -50,32 +50,38 @@ class LinkStore:
         ]
 
     def save(self, writes: Iterable[LinkWrite], run_id: str | None) -> list[int]:
-        """Insert or update the pairs; returns each pair's link id, in order."""
+        """Insert or update the pairs; returns each pair's link id, in order. Set-based: one executemany for the
+        updates and one multi-row insert (with the new ids returned in order) for the new pairs."""
         table = schema.id_crosswalk
         now = datetime.now(UTC)
-        ids: list[int] = []
+        writes = list(writes)
+        updates = [
+            {"link_id": w.id, "left_key": w.left_key, "right_key": w.right_key, "base_left": _dump(w.base_left),
+             "base_right": _dump(w.base_right), "last_synced_at": now, "last_run_id": run_id}
+            for w in writes if w.id is not None
+        ]  # fmt: skip
+        inserts = [
+            {"entity": w.entity, "sync": self.sync, "left_system": self.left, "right_system": self.right,
+             "matched_by": w.matched_by, "created_at": now, "left_key": w.left_key, "right_key": w.right_key,
+             "base_left": _dump(w.base_left), "base_right": _dump(w.base_right), "last_synced_at": now,
+             "last_run_id": run_id}
+            for w in writes if w.id is None
+        ]  # fmt: skip
+        new_ids: list[int] = []
         with self.store.transaction() as conn:
-            for write in writes:
-                values = {
-                    "left_key": write.left_key,
-                    "right_key": write.right_key,
-                    "base_left": _dump(write.base_left),
-                    "base_right": _dump(write.base_right),
-                    "last_synced_at": now,
-                    "last_run_id": run_id,
-                }
-                if write.id is None:
-                    inserted = conn.execute(
-                        table.insert().values(
-                            entity=write.entity, sync=self.sync, left_system=self.left, right_system=self.right,
-                            matched_by=write.matched_by, created_at=now, **values,
-                        )
-                    )
-                    ids.append(int(inserted.inserted_primary_key[0]))
-                else:
-                    conn.execute(table.update().where(table.c.id == write.id).values(**values))
-                    ids.append(write.id)
-        return ids
+            if updates:
+                statement = (
+                    table.update()
+                    .where(table.c.id == sa.bindparam("link_id"))
+                    .values({name: sa.bindparam(name) for name in updates[0] if name != "link_id"})
+                )
+                conn.execute(statement, updates)
+            for start in range(0, len(inserts), _INSERT_CHUNK):
+                chunk = inserts[start : start + _INSERT_CHUNK]
+                returned = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), chunk)
+                new_ids.extend(int(row[0]) for row in returned)
+        created = iter(new_ids)
+        return [w.id if w.id is not None else next(created) for w in writes]
 
     def count(self, entity: str | None = None) -> int:
         table = schema.id_crosswalk
@@ -84,6 +90,9 @@ class LinkStore:
             query = query.where(table.c.entity == entity)
         with self.store.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+_INSERT_CHUNK = 5_000  # rows per multi-row insert (SQLAlchemy splits further to the driver's parameter limits)
 
 
 def _dump(values: dict[str, Value] | None) -> str | None:
