@@ -27,7 +27,7 @@ from alembic.script import ScriptDirectory
 
 # Arbitrary constant naming Crosswalk's migration lock among the database's advisory locks (the runner before Alembic
 # took the same one, so an old and a new release never migrate one database at once).
-_PG_ADVISORY_LOCK_ID = 0x43525357  # "CRSW"
+PG_ADVISORY_LOCK_ID = 0x43525357  # "CRSW"
 
 SCRIPT_LOCATION = Path(__file__).resolve().with_name("alembic")
 
@@ -104,7 +104,7 @@ def current_version(conn: sa.Connection) -> int:
 def _lock(conn: sa.Connection) -> None:
     # SQLite: the caller opened the transaction with BEGIN IMMEDIATE, which already serialises writers.
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_ADVISORY_LOCK_ID})
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_ADVISORY_LOCK_ID})
 
 
 def _adopt_legacy_store(conn: sa.Connection) -> None:

@@ -14,12 +14,14 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event
 
 from crosswalk.staging import StagingStore, StoreUnavailable
 from crosswalk.staging import schema as staging_schema
 from crosswalk.staging.migrations import (
     COMPARE_OPTIONS,
     LEGACY_TABLE,
+    PG_ADVISORY_LOCK_ID,
     alembic_config,
     in_migration_transaction,
     latest_version,
@@ -223,14 +225,25 @@ def test_a_store_a_newer_release_migrated_is_refused_by_name(store: StagingStore
 # ---- processes migrating at once -------------------------------------------------------------------------------
 
 
-def _migrate_in_process(url: str, start: Any, results: Any) -> None:
+def _migrate_in_process(url: str, start: Any, messages: Any) -> None:
+    """One process: migrate, saying "waiting" just before the statement that waits for the lock the test holds (the
+    migration lock; without one, the first CREATE TABLE), then the versions it applied."""
     try:
         start.wait(timeout=60)
         store = StagingStore(url)
-        results.put(store.migrate())
+        reported = False
+
+        @event.listens_for(store.engine, "before_cursor_execute")
+        def _report(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            nonlocal reported
+            if not reported and any(s in statement for s in ("BEGIN IMMEDIATE", "pg_advisory_xact_lock", "CREATE")):
+                reported = True
+                messages.put("waiting")
+
+        messages.put(store.migrate())
         store.dispose()
     except BaseException as exc:
-        results.put(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        messages.put(f"{type(exc).__name__}: {exc}".splitlines()[0])
         raise
 
 
@@ -241,15 +254,22 @@ def test_processes_migrating_one_database_at_once_apply_each_revision_once(
     first = 1
     if history is not None:
         first = legacy_store(new_store, history) + 1
-    new_store.dispose()
     context = multiprocessing.get_context("spawn")
     start = context.Event()
-    results = context.Queue()
-    processes = [context.Process(target=_migrate_in_process, args=(database_url, start, results)) for _ in range(3)]
+    messages = context.Queue()
+    processes = [context.Process(target=_migrate_in_process, args=(database_url, start, messages)) for _ in range(3)]
     for process in processes:
         process.start()
-    start.set()
-    outcomes = [results.get(timeout=300) for _ in processes]
+    # The test holds the migration lock until every process waits for it, so all of them start from the same
+    # database and their migrations overlap as far as the lock lets them.
+    with new_store.engine.connect() as conn:
+        conn.info["begin_immediate"] = True
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_ADVISORY_LOCK_ID})
+            start.set()
+            assert [messages.get(timeout=120) for _ in processes] == ["waiting"] * len(processes)
+    outcomes = [messages.get(timeout=300) for _ in processes]
     for process in processes:
         process.join(timeout=60)
     assert sorted(outcomes, key=len) == [[], [], list(range(first, LATEST + 1))], outcomes
