@@ -282,7 +282,8 @@ def _plan(args: argparse.Namespace) -> int:
                     allow_billable_with_invoices=qbo_settings.allow_billable_with_invoices,
                 )  # fmt: skip
                 notes.extend(sync.integration.notes)
-            plan = engine.plan()
+            print(f"planning the {args.sync} sync from what is staged...", file=sys.stderr, flush=True)
+            plan = engine.plan(progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (StoreUnavailable, ConfigError, MappingError, MissingSettingsError, ExtractError, CredentialsError,
             quickbooks.QuickBooksSettingsError) as exc:  # fmt: skip
         print(f"crosswalk plan: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ every write of the pair has an outcome.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -175,13 +176,14 @@ class SyncEngine:
         for key, payload, is_deleted, _digest in self.store.iter_staged_records(system, entity.objects[system]):
             yield key, payload, is_deleted
 
-    def plan(self) -> SyncPlan:
-        """The next run's plan, from what is staged now; writes nothing."""
+    def plan(self, *, progress: Callable[[str], None] = lambda _message: None) -> SyncPlan:
+        """The next run's plan, from what is staged now; writes nothing. `progress` hears of each entity planned."""
         plan = SyncPlan(uuid.uuid4().hex, self.mapping.sync, self.mapping.content_hash)
         references = LinkReferences(self.mapping.right)
         translate = ValueTranslator(self.mapping, references)
         known: dict[str, dict[str, set[str]]] = {}  # entity -> system -> values records refer to it by
         for entity in self.entity_order():
+            started = time.monotonic()
             data = self.entity_data(entity)
             known[entity.name] = {
                 system: {ref for record in side.values() if (ref := _refer_value(entity, system, record))}
@@ -195,6 +197,9 @@ class SyncEngine:
             entity_plan.items.extend(outcome.as_item(entity.name) for outcome in entity_plan.pairs.values())
             plan.entities[entity.name] = entity_plan
             self._register(references, entity, data, entity_plan)
+            left, right = self.mapping.systems
+            progress(f"planned {entity.name}: {len(data.left):,} {left} and {len(data.right):,} {right} records, "
+                     f"{len(entity_plan.items):,} items, {time.monotonic() - started:.1f}s")  # fmt: skip
         return plan
 
     def _validate(
