@@ -814,7 +814,10 @@ def batch_item_body(request: WriteRequest) -> str:
             raise UnwritableRequest(
                 "an update needs fields['SyncToken'], the record's current SyncToken (QBO refuses a stale one)"
             )
-        body = {**fields, "Id": request.key, "sparse": True}
+        # QBO reads a null as "not given", so a field the update empties is sent blank, which a sparse update
+        # applies: a null would leave the old value and the same update would be planned on every run.
+        blanked = {key: "" if value is None else value for key, value in fields.items()}
+        body = {**blanked, "Id": request.key, "sparse": True}
     return json.dumps(_wire(body, "fields"), ensure_ascii=False, separators=(",", ":"))
 
 
