@@ -193,29 +193,45 @@ def _written(conn: sa.Connection, plan_id: str) -> list[dict[str, Any]]:
             "done": 0, "failed": 0, "open": 0, "records": [], "errors": [],
         })  # fmt: skip
         entry[state if state in ("done", "failed") else "open"] += int(count)
-    for (target, object_name, entity, action), entry in groups.items():
-        where = (
-            intents.c.plan_id == plan_id, intents.c.target_system == target, intents.c.target_object == object_name,
-            items.c.entity == entity, items.c.action == action,
-        )  # fmt: skip
-        if entry["done"]:
-            landed = conn.execute(
-                sa.select(intents.c.result_key, intents.c.lookup_value, items.c.item)
-                .select_from(joined).where(*where, intents.c.state == "done").order_by(intents.c.seq).limit(SAMPLES)
-            ).all()  # fmt: skip
-            for result_key, lookup_value, item_text in landed:
-                item = json.loads(item_text)
-                key = result_key or item.get("target_key") or lookup_value
-                name = _item_name(item) or _staged_name(conn, target, object_name, key)
-                entry["records"].append({"key": key, "name": name})
-        if entry["failed"]:
-            refused = conn.execute(
-                sa.select(items.c.source_system, items.c.source_key, intents.c.error)
-                .select_from(joined).where(*where, intents.c.state == "failed").order_by(intents.c.seq).limit(SAMPLES)
-            ).all()  # fmt: skip
-            entry["errors"] = [
-                {"source": source, "source_key": key, "error": _first_line(error)} for source, key, error in refused
-            ]
+    # The first few landed and refused writes of every group at once: one pass over the plan's intents, however
+    # many groups and writes it has.
+    rank = sa.func.row_number().over(partition_by=(*group, intents.c.state), order_by=intents.c.seq).label("rank")
+    ranked = (
+        sa.select(
+            *group, intents.c.state, intents.c.seq, intents.c.result_key, intents.c.lookup_value, intents.c.error, rank
+        )
+        .select_from(joined)
+        .where(intents.c.plan_id == plan_id, intents.c.operation != "link", intents.c.state.in_(("done", "failed")))
+        .subquery()
+    )
+    firsts = (
+        sa.select(
+            ranked.c.target_system,
+            ranked.c.target_object,
+            ranked.c.entity,
+            ranked.c.action,
+            ranked.c.state,
+            ranked.c.result_key,
+            ranked.c.lookup_value,
+            ranked.c.error,
+            items.c.item,
+        )
+        # plan_items by its key: only the few rows ranked first are looked up
+        .select_from(ranked.join(items, sa.and_(items.c.plan_id == plan_id, items.c.seq == ranked.c.seq)))
+        .where(ranked.c.rank <= SAMPLES)
+        .order_by(ranked.c.seq)
+    )
+    for target, object_name, entity, action, state, result_key, lookup_value, error, item_text in conn.execute(firsts):
+        item = json.loads(item_text)
+        entry = groups[(target, object_name, entity, action)]
+        if state == "done":
+            key = result_key or item.get("target_key") or lookup_value
+            name = _item_name(item) or _staged_name(conn, entry["target"], entry["object"], key)
+            entry["records"].append({"key": key, "name": name})
+        else:
+            entry["errors"].append(
+                {"source": item.get("source"), "source_key": item.get("source_key"), "error": _first_line(error)}
+            )
     return sorted(groups.values(), key=lambda g: (g["target"], g["entity"], g["action"] != "create", g["object"]))
 
 
