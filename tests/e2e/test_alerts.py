@@ -117,8 +117,8 @@ def test_a_run_failed_by_a_system_that_is_down_is_posted_once_with_its_job_run_a
     home = tmp_path / "dagster_home"
     home.mkdir()
     config = settings_file(tmp_path, f"operations:\n  ui_url: {UI_URL}/\n")
-    instance = DagsterInstance.from_config(str(home))
-    try:
+    # Entered: the instance is the current one for definitions loaded meanwhile (Dagster's defs state).
+    with DagsterInstance.from_config(str(home)) as instance:
         sensor = sensors(config)[RUN_FAILURE_SENSOR]
         cursor = tick(sensor, instance, None)  # the first tick only marks where it starts
 
@@ -150,8 +150,6 @@ def test_a_run_failed_by_a_system_that_is_down_is_posted_once_with_its_job_run_a
         tick(sensor, instance, cursor)
         assert len(webhook.posts) == 1  # the same failure is not sent again
         assert TOKEN not in capfd.readouterr().err
-    finally:
-        instance.dispose()
 
 
 def test_a_sync_stale_beyond_its_freshness_hours_fails_its_checks_and_is_posted_once(
@@ -172,8 +170,8 @@ def test_a_sync_stale_beyond_its_freshness_hours_fails_its_checks_and_is_posted_
     settings = operations_settings(read_config(config))
     checks, sync_of = build_freshness_checks(ASSETS, settings)
     by_name = sensors(config)
-    instance = DagsterInstance.from_config(str(home))
-    try:
+    # Entered: the instance is the current one for definitions loaded meanwhile (Dagster's defs state).
+    with DagsterInstance.from_config(str(home)) as instance:
         quickbooks_checks = {key for key, job in sync_of.items() if job == "sync_quickbooks"}
         assert quickbooks_checks
         summaries = instance.event_log_storage.get_asset_check_summary_records(list(quickbooks_checks))
@@ -210,8 +208,6 @@ def test_a_sync_stale_beyond_its_freshness_hours_fails_its_checks_and_is_posted_
         posted = len(webhook.posts)
         tick(by_name[FRESHNESS_ALERT_SENSOR], instance, cursor)
         assert len(webhook.posts) == posted  # one message per stale episode
-    finally:
-        instance.dispose()
 
 
 def test_a_webhook_that_refuses_or_is_down_is_named_by_host_never_by_its_token(

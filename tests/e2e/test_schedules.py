@@ -82,8 +82,8 @@ def test_a_second_launch_of_a_sync_waits_for_the_first_and_its_schedule_skips_me
 
     launch("sync_projects", env)
     launch("sync_projects", env)
-    instance = DagsterInstance.from_config(str(home))
-    try:
+    # Entered: the instance is the current one for definitions loaded meanwhile (Dagster's defs state).
+    with DagsterInstance.from_config(str(home)) as instance:
         queued = instance.get_runs(RunsFilter(job_name="sync_projects"))
         assert [run.status for run in queued] == [DagsterRunStatus.QUEUED] * 2
         assert all(run.tags.get("crosswalk/sync_projects") == "true" for run in queued)
@@ -131,8 +131,6 @@ def test_a_second_launch_of_a_sync_waits_for_the_first_and_its_schedule_skips_me
         quiet = run_job("sync_projects", env)
         assert quiet.returncode == 0, quiet.stderr[-3000:]
         assert records_written(overlap_sandbox) == 0
-    finally:
-        instance.dispose()
 
 
 def test_the_sandbox_env_file_keeps_every_schedule_and_sensor_stopped_and_production_starts_them(

@@ -157,8 +157,8 @@ def test_dagster_yaml_queues_one_run_per_sync_and_caps_pools(monkeypatch: pytest
 def test_the_pool_limits_sensor_writes_the_settings_limits_into_the_instance(tmp_path: Path) -> None:
     settings = operations_settings(read_config())
     assert set(settings.pools) == set(SYSTEMS)
-    instance = DagsterInstance.from_config(str(tmp_path))
-    try:
+    # Entered: the instance is the current one for definitions loaded meanwhile (Dagster's defs state).
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
         instance.event_log_storage.set_concurrency_slots("intacct", 7)  # set by hand in the UI, say
         sensor = build_pool_limits_sensor(settings)
         result = sensor.evaluate_tick(build_sensor_context(instance=instance, sensor_name=sensor.name))
@@ -166,8 +166,6 @@ def test_the_pool_limits_sensor_writes_the_settings_limits_into_the_instance(tmp
         storage = instance.event_log_storage
         assert {pool: storage.get_concurrency_info(pool).slot_count for pool in SYSTEMS} == settings.pools
         assert apply_pool_limits(instance, settings.pools) == {}  # in step: nothing to change
-    finally:
-        instance.dispose()
 
 
 def test_each_sync_is_judged_fresh_by_its_loads() -> None:
