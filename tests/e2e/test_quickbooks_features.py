@@ -77,9 +77,7 @@ def test_documents_their_owner_may_not_send_are_held_back_and_a_bad_one_is_quara
     assert not [r for r in new if r["DocNumber"] in refused_numbers]  # nothing of the refused owner was sent
     quarantine = subprocess.run([str(CROSSWALK), "quarantine", "--json"], env=env, cwd=REPO, capture_output=True,
                                 text=True, timeout=120, check=True)  # fmt: skip
-    rows = json.loads(quarantine.stdout)
-    rows = rows if isinstance(rows, list) else rows.get("rows", rows.get("quarantine", []))
-    [row] = [r for r in rows if r["record_key"] == str(bill["Id"])]
+    [row] = [r for r in json.loads(quarantine.stdout)["records"] if r["key"] == str(bill["Id"])]
     assert "quantity" in row["reason"]
     sent_bills = {r["DocNumber"] for r in records(sandbox, "quickbooks", "Bill")}
     assert bill["Number"] not in sent_bills
