@@ -81,11 +81,18 @@ class PlanStore:
             created = created.replace(tzinfo=UTC)
         return {**row, "created_at": created, "counts": json.loads(row["counts"]), "writes": writes}
 
-    def items(self, plan_id: str) -> Iterator[StoredItem]:
+    def items(
+        self, plan_id: str, *, entity: str | None = None, action: str | None = None, target: str | None = None
+    ) -> Iterator[StoredItem]:
+        """A stored plan's items in order, streamed; only those of an entity, action or target when given (a load
+        reads one group at a time instead of the whole plan)."""
         table = schema.plan_items
-        query = sa.select(table.c.seq, table.c.item).where(table.c.plan_id == plan_id).order_by(table.c.seq)
+        query = sa.select(table.c.seq, table.c.item).where(table.c.plan_id == plan_id)
+        for column, value in ((table.c.entity, entity), (table.c.action, action), (table.c.target_system, target)):
+            if value is not None:
+                query = query.where(column == value)
         with self.store.engine.connect() as conn:
-            for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
+            for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query.order_by(table.c.seq)):
                 yield StoredItem(row.seq, json.loads(row.item))
 
     def record_conflicts(self, plan_id: str, run_id: str | None, items: Sequence[PlanItem],

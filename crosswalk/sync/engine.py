@@ -326,16 +326,16 @@ class SyncEngine:
         result = LoadResult(target)
         result.recovered = self.recover(target, writer)
         calls_before = writer.meter.calls
-        stored = list(self.plans.items(plan_id))
         done = self.intents.outcomes(plan_id)
-        created_keys = self._created_keys(stored, done)
+        # Only the creates are kept whole (their keys resolve references and link-backs); each group of writes is
+        # read from the stored plan when its turn comes.
+        created_keys = self._created_keys(self.plans.items(plan_id, action=Action.CREATE.value), done)
         for entity in [rule.name for rule in self.entity_order()]:
             for action in (Action.CREATE, Action.UPDATE):
                 batch = [
-                    s for s in stored
-                    if s.item["entity"] == entity and s.item["action"] == action.value and s.item["target"] == target
-                    and s.seq not in done
-                ]  # fmt: skip
+                    s for s in self.plans.items(plan_id, entity=entity, action=action.value, target=target)
+                    if s.seq not in done
+                ]
                 for start in range(0, len(batch), WRITE_CHUNK):
                     chunk = batch[start : start + WRITE_CHUNK]
                     self._write_chunk(plan_id, run_id, target, writer, chunk, created_keys, result)
@@ -343,7 +343,7 @@ class SyncEngine:
         result.api_calls = writer.meter.calls - calls_before
         return result
 
-    def _created_keys(self, stored: Sequence[Any], done: Mapping[int, Outcome]) -> dict[tuple[str, str], str]:
+    def _created_keys(self, stored: Iterable[Any], done: Mapping[int, Outcome]) -> dict[tuple[str, str], str]:
         """(pair, target) -> the key the pair's create in that target returned, for link-backs and references."""
         keys: dict[tuple[str, str], str] = {}
         for s in stored:
