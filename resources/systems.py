@@ -8,10 +8,11 @@ settings are incomplete fails its own streams (MissingSettingsError naming the v
 from __future__ import annotations
 
 import os
+import sys
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
@@ -20,6 +21,12 @@ from crosswalk.config import ExtractSettings, MissingSettingsError, extract_sett
 from crosswalk.extract.retry import ConnectionCircuit
 from crosswalk.extract.source import StreamSource
 from crosswalk.staging import StagingStore
+
+if TYPE_CHECKING:
+    from crosswalk.clients.quickbooks import RealmLimits
+
+# Whether the QuickBooks Online client paces itself to the realm's limits: on (the default) or off.
+QBO_PACING_VARIABLE = "CROSSWALK_QBO_PACING"
 
 
 class SystemResource(ConfigurableResource):
@@ -150,7 +157,23 @@ class QuickBooksResource(SystemResource):
             store=store,
             retry=settings.retry,
             timeout=settings.request_timeout_seconds,
+            limits=quickbooks_pacing(),
         )
+
+
+def quickbooks_pacing() -> RealmLimits | None:
+    """The limits the QuickBooks Online client paces its calls to: the realm's (None, the client's default) unless
+    CROSSWALK_QBO_PACING is `off`, which lifts them, for benchmarks against an emulator whose own limits are lifted
+    (a real realm answers calls over its limits with 429)."""
+    from crosswalk.clients.quickbooks import RealmLimits
+
+    value = os.environ.get(QBO_PACING_VARIABLE, "on").strip().lower()
+    if value in ("", "on"):
+        return None
+    if value == "off":
+        return RealmLimits(requests_per_second=sys.maxsize, requests_per_minute=sys.maxsize,
+                           batch_calls_per_minute=sys.maxsize)  # fmt: skip
+    raise ValueError(f"{QBO_PACING_VARIABLE} must be on or off, not {value!r}")
 
 
 class EspResource(SystemResource):
