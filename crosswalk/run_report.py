@@ -300,11 +300,18 @@ def _quarantine(conn: sa.Connection, run_id: str) -> dict[str, Any]:
         ).scalars().all()  # fmt: skip
         reasons.append({"stage": stage, "system": system, "object": object_name, "rule": rule, "reason": reason,
                         "records": int(records), "keys": [key for key in keys if key]})  # fmt: skip
+    groups = sa.select(*reason_group).where(this_run, is_open).group_by(*reason_group).subquery()
+    reason_count = conn.execute(sa.select(sa.func.count()).select_from(groups)).scalar_one()
+    this_run_open = int(with_run[1] or 0)
     return {
         "this_run": int(with_run[0] or 0),
-        "this_run_open": int(with_run[1] or 0),
+        "this_run_open": this_run_open,
         "open": int(open_total),
         "top_reasons": reasons,
+        "other_reasons": {
+            "reasons": int(reason_count) - len(reasons),
+            "records": this_run_open - sum(reason["records"] for reason in reasons),
+        },
     }
 
 
@@ -446,6 +453,10 @@ def render_text(report: Mapping[str, Any], database: str) -> str:
         keys = f" ({', '.join(reason['keys'])}{', ...' if reason['records'] > len(reason['keys']) else ''})"
         lines.append(f"  {reason['records']:>5,}  {reason['stage']} {reason['system']}.{reason['object']}: "
                      f"{_first_line(reason['reason'])}{keys if reason['keys'] else ''}")  # fmt: skip
+
+    others = quarantine["other_reasons"]
+    if others["reasons"]:
+        lines.append(f"  {others['records']:>5,}  for {_plural(others['reasons'], 'other reason')}")
 
     conflicts = report["conflicts"]
     lines.append(f"conflicts: {conflicts['count']:,} settled in this run"

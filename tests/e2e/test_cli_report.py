@@ -101,6 +101,9 @@ def fill_store(store: StagingStore) -> None:
         for key in ("701", "702", "703", "704")
     ] + [{**entry, "record_key": "705", "reason": "invoice: Date is not a date"}], RUN)  # fmt: skip
     store.resolve_quarantine("esp", "invoices", "validate", ["704"])
+    store.quarantine("esp", "bills", "validate", [
+        {**entry, "record_key": f"80{n}", "reason": f"bill: reason {n}"} for n in range(1, 5)
+    ], RUN)  # fmt: skip
     store.quarantine("intacct", "PROJECT", "map", [{**entry, "record_key": "9", "reason": "older"}], EARLIER)
 
 
@@ -131,15 +134,20 @@ def test_report_json_of_a_known_store(store: StagingStore, database_url: str, tm
          "failed": 1, "open": 1, "records": [{"key": "a0B0000000000001", "name": "Alpha Rollout"}],
          "errors": [{"source": "intacct", "source_key": "4", "error": "REQUIRED_FIELD_MISSING: Name"}]},
     ]  # fmt: skip
+    # The five reasons with the most records (ties by stream and reason), then what the others add up to.
+    rule = "expect_column_values_to_be_in_set"
     assert report["quarantine"] == {
-        "this_run": 5, "this_run_open": 4, "open": 5,
+        "this_run": 9, "this_run_open": 8, "open": 9,
         "top_reasons": [
-            {"stage": "validate", "system": "esp", "object": "invoices", "rule": "expect_column_values_to_be_in_set",
+            {"stage": "validate", "system": "esp", "object": "invoices", "rule": rule,
              "reason": "invoice: CustomerId names a customer that esp does not have", "records": 3,
              "keys": ["701", "702", "703"]},
-            {"stage": "validate", "system": "esp", "object": "invoices", "rule": "expect_column_values_to_be_in_set",
-             "reason": "invoice: Date is not a date", "records": 1, "keys": ["705"]},
+        ] + [
+            {"stage": "validate", "system": "esp", "object": "bills", "rule": rule, "reason": f"bill: reason {n}",
+             "records": 1, "keys": [f"80{n}"]}
+            for n in range(1, 5)
         ],
+        "other_reasons": {"reasons": 1, "records": 1},
     }  # fmt: skip
     assert report["conflicts"] == {"count": 1, "fields": [
         {"sync": "projects", "entity": "project", "field": "description", "conflicts": 1,
@@ -159,7 +167,8 @@ def test_report_json_of_a_known_store(store: StagingStore, database_url: str, tm
     assert any(line.split() == ["salesforce", "project", "created", "1", "Alpha", "Rollout", "(a0B0000000000001)"]
                for line in lines)  # fmt: skip
     assert any(line.split()[:5] == ["refused", "1", "intacct", "4:", "REQUIRED_FIELD_MISSING:"] for line in lines)
-    assert "quarantined: 4 records in this run (5 open in all; `crosswalk quarantine` lists them)" in lines
+    assert "quarantined: 8 records in this run (9 open in all; `crosswalk quarantine` lists them)" in lines
+    assert "      1  for 1 other reason" in lines
     assert "waiting for review: 1 record a person must pair (`crosswalk plan` lists them)" in lines
 
 
