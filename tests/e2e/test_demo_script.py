@@ -122,7 +122,7 @@ def test_demo_prints_what_the_run_did(tmp_path: Path) -> None:
     assert heading.startswith(f"quarantined: {quarantined:,} records in this run")
     shown = []
     for line in lines[lines.index(heading) + 1 :]:
-        if not line.startswith("  "):
+        if not line.startswith("  ") or re.fullmatch(r"\s+[\d,]+  for [\d,]+ other reasons?", line):
             break
         count, stage, stream, reason = re.fullmatch(r"\s+(\d+)  (\S+) (\S+): (.*?)( \(.*\))?", line).groups()[:4]
         system, object_name = stream.split(".", 1)
