@@ -478,6 +478,10 @@ class QuickBooksSource:
             )
         except ValueError as exc:  # the discovery document is not JSON
             raise MalformedTokenReplyError(self.discovery_url, not_json(exc), what="discovery document") from None
+        except AuthClientError as exc:  # intuit-oauth raises this for any other status than 200
+            if exc.status_code == 429 or exc.status_code >= 500:
+                raise TransientError(f"discovery document HTTP {exc.status_code}") from None
+            raise
 
     def _remember_status(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         self._last_status = response.status_code

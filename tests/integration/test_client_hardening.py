@@ -187,6 +187,18 @@ def test_a_damaged_quickbooks_discovery_document_is_retried_and_named(extract_ha
     assert harness.env["QBO_DISCOVERY_URL"] in text and "malformed" in text, text
 
 
+@pytest.mark.parametrize(("kind", "status"), [("throttle", 429), ("server_error", 500)])
+def test_a_throttled_or_failing_quickbooks_discovery_document_is_retried(
+    extract_harness: HarnessFactory, kind: str, status: int
+) -> None:
+    harness = extract_harness("quickbooks")
+    harness.fault(kind=kind, path="/.well-known/openid", count=2)
+    result = harness.run("Customer", harness.source())
+    reason = f"discovery document HTTP {status}"
+    assert result.error is None and result.retry_reasons.get(reason, 0) >= 2, result.retry_reasons
+    assert harness.staged_keys("Customer", include_deleted=True)
+
+
 @pytest.mark.parametrize("system", list(TOKEN_ENDPOINTS))
 def test_refused_credentials_stay_a_credentials_error(extract_harness: HarnessFactory, system: str) -> None:
     stream, _path = TOKEN_ENDPOINTS[system]
