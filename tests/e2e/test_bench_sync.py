@@ -88,3 +88,91 @@ def test_bench_sync_refuses_a_store_that_is_not_empty(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "the staging store is not empty" in result.stderr
     assert "starting the sandbox" not in result.stderr
+
+
+QBO_STAGES = ("extract", "plan", "save_plan", "load_quickbooks", "load_esp", "settle", "status_read", "status_plan",
+              "status_load_esp", "status_settle")  # fmt: skip
+QBO_LOADS = ("quickbooks", "esp", "esp status back")
+QBO_WRITES_HEADER = WRITES_HEADER + " seconds | realm limits alone s |"
+REALM_HEADER = (
+    "| run | stage | QBO calls | batch calls | at 40 batch calls/min s | at 500 calls/min s | at 10 calls/s s "
+    "| realm limits alone | measured s |"
+)
+
+
+def test_bench_sync_quickbooks_prints_every_stage_the_floors_and_the_realm_limits(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'staging.sqlite'}"
+    result = run_bench("--sync", "quickbooks", "--companies", "30", "--documents", "60", "--database-url",
+                       database_url, "--json", str(tmp_path / "bench.json"))  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("command: ") and "--sync quickbooks --companies 30 --documents 60" in lines[1]
+    assert (
+        "companies 30 (customers 15, vendors 15), documents 60 (invoices 20, purchase orders 20, bills 20)" in lines[2]
+    )
+    assert "CROSSWALK_QBO_PACING=off" in lines[2]
+
+    assert STAGE_HEADER in lines
+    rows = {(c[0], c[1]): c for c in map(cells, lines) if len(c) == 8 and c[1] in QBO_STAGES}
+    assert set(rows) == {(run, stage) for run in RUNS for stage in QBO_STAGES}
+    for stage in ("extract", "plan", "load_quickbooks", "load_esp", "status_read", "status_plan", "status_load_esp"):
+        assert int(rows[("full", stage)][2].replace(",", "")) > 0, stage
+
+    assert QBO_WRITES_HEADER in lines
+    writes = {(c[0], c[1]): c for c in map(cells, lines) if len(c) == 10 and c[1] in QBO_LOADS}
+    assert set(writes) == {(run, target) for run in RUNS for target in QBO_LOADS}
+    for target in QBO_LOADS:
+        written, failed, write_calls, calls, floor = (int(v.replace(",", "")) for v in writes[("full", target)][2:7])
+        assert written > 0 and failed == 0, target
+        assert 0 < floor <= write_calls <= calls, target
+    # QBO writes 30 to a batch call; ESP+ has no batch: a call per write.
+    qbo = writes[("full", "quickbooks")]
+    assert int(qbo[6].replace(",", "")) < int(qbo[2].replace(",", ""))
+    assert writes[("full", "esp")][4] == writes[("full", "esp")][2]
+    assert writes[("full", "esp")][9] == "-"
+
+    # Beside each stage that called QBO, the time its calls take at the realm's limits: batch calls at 40 a minute.
+    assert REALM_HEADER in lines
+    realm = {(c[0], c[1]): c for c in map(cells, lines) if len(c) == 9 and c[1] in QBO_STAGES}
+    assert {stage for run, stage in realm if run == "full"} == {"extract", "load_quickbooks", "status_read"}
+    calls, batches = (int(v.replace(",", "")) for v in realm[("full", "load_quickbooks")][2:4])
+    assert batches == int(qbo[4].replace(",", "")) and calls == int(qbo[5].replace(",", ""))
+    assert float(realm[("full", "load_quickbooks")][4]) == pytest.approx(batches * 60 / 40, abs=0.05)
+    assert float(qbo[9]) == pytest.approx(max(batches * 60 / 40, calls * 60 / 500), abs=0.05)
+
+    targets = {c[0]: c[2] for c in map(cells, lines) if len(c) == 3 and c[2] in ("met", "**missed**")}
+    assert list(targets) == [
+        "full sync: quickbooks calls ≤ 1.1 x floor",
+        "full sync: esp calls ≤ 1.1 x floor",
+        "full sync: esp status back calls ≤ 1.1 x floor",
+        "plan (map + validate + match + reconcile) ≥ 100,000 records/s",
+        "no-change run makes 0 write calls: the run after the full sync (follow-up)",
+        "no-change run makes 0 write calls: the run after that (no change)",
+        "1% change costs ≤ 3% of a full sync's calls",
+    ]
+    assert targets["no-change run makes 0 write calls: the run after that (no change)"] == "met"
+
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert figures["sync"] == "quickbooks"
+    assert [run["run"] for run in figures["runs"]] == list(RUNS)
+    assert figures["runs"][-1]["edited"] == 1  # one ESP+ invoice in a hundred, at least one
+    changed = figures["runs"][-1]["stages"]
+    assert changed["load_quickbooks"]["detail"]["updated"] >= 1  # the edited invoice, updated in QBO
+    full_load = figures["runs"][0]["stages"]["load_quickbooks"]
+    # The client's pacing was lifted: far above the realm's 40 batch calls a minute, and no call waited.
+    assert full_load["detail"]["pacing"]["batch_calls_per_minute"] > 10**9
+    assert full_load["detail"]["paced_seconds"] == 0.0
+    store = StagingStore(database_url)
+    try:
+        assert LinkStore(store, "quickbooks", ("esp", "quickbooks")).count("invoice") > 0
+    finally:
+        store.dispose()
+
+
+def test_bench_sync_refuses_the_other_syncs_options() -> None:
+    result = run_bench("--sync", "quickbooks", "--projects", "20")
+    assert result.returncode == 2
+    assert "--projects: not an option of --sync quickbooks" in result.stderr
+    result = run_bench("--documents", "20")
+    assert result.returncode == 2
+    assert "--documents: not an option of --sync projects" in result.stderr
