@@ -145,3 +145,24 @@ def test_a_total_qbo_computed_differently_is_reported_to_the_cent() -> None:
     assert _total_message(106.0, 100) == "QuickBooks Online total 106.00 differs from ESP+ total 100.00"
     assert _total_message(100.004, 100) is None
     assert _total_message(None, 100) is None
+
+
+def test_a_deleted_esp_company_makes_its_qbo_customer_inactive_with_its_sync_token_under_deactivate() -> None:
+    from pathlib import Path
+
+    from crosswalk.sync.mapper import map_record
+    from crosswalk.sync.plan import Action, EntityData, LinkState, OnDelete, PlanOptions, plan_entity
+    from crosswalk.sync.quickbooks import load_quickbooks_mapping
+
+    mapping = load_quickbooks_mapping(Path(__file__).resolve().parents[2] / "config/mappings/quickbooks.yaml")
+    entity = mapping.entities["customer"]
+    qbo = map_record(mapping, entity, "quickbooks", "58", {"Id": "58", "DisplayName": "Acme", "SyncToken": "3",
+                                                           "Active": True})  # fmt: skip
+    data = EntityData({}, {"58": qbo}, [LinkState(7, "500", "58")], left_deleted=frozenset({"500"}))
+    sync = _sync()
+    for on_delete, expected in ((OnDelete.FLAG, Action.FLAG), (OnDelete.DEACTIVATE, Action.UPDATE)):
+        plan = plan_entity(mapping, entity, data, lambda rule, target, value: value, PlanOptions(on_delete=on_delete))
+        [item] = plan.items
+        assert item.action is expected and item.target == "quickbooks" and item.target_key == "58"
+    sync._qbo_write(entity, data, item)
+    assert item.fixed_values == {"Active": False, "SyncToken": "3"}
