@@ -34,7 +34,8 @@ PENDING = "\x00pending:"  # a reference to a record this plan creates: resolved 
 LOAD_STAGE = "load"
 MAP_STAGE = "map"
 VALIDATE_STAGE = "validate"
-WRITE_CHUNK = 10_000  # writes whose intents are committed together before they are sent
+WRITE_CHUNK = 9_600  # writes whose intents are committed together before they are sent: a multiple of every
+# batch size (QBO 30, Intacct 100, Salesforce 200), so only the last chunk of a group ends in a partial batch
 WRITTEN_SAMPLE = 25  # records a load names in its report
 
 
