@@ -22,7 +22,10 @@ from dagster import (
     asset,
 )
 
+from crosswalk.clients.catalog import find_stream
 from crosswalk.config import config_path, extract_settings, projects_settings
+from crosswalk.extract.runner import extract_stream
+from crosswalk.staging.intents import DONE
 from crosswalk.sync.engine import SyncEngine, SyncPlan
 from crosswalk.sync.mapping import load_mapping
 from crosswalk.sync.plan import Action, PlanItem
@@ -34,9 +37,9 @@ PLAN_KEY = AssetKey([SYNC, "plan"])
 PREVIEW_ITEMS = 25
 
 
-def plan_id_of(run_id: str) -> str:
-    """A run's plan: the loads of the run find the plan its plan step stored."""
-    return f"{SYNC}-{run_id}"
+def plan_id_of(run_id: str, stage: str | None = None) -> str:
+    """A run's plan: the loads of the run find the plan its plan step stored (a second pass has its own)."""
+    return f"{SYNC}-{run_id}" if stage is None else f"{SYNC}-{stage}-{run_id}"
 
 
 def disabled_reason() -> str | None:
@@ -233,4 +236,83 @@ def build_projects_assets() -> list[AssetsDefinition]:
     # Salesforce first: Intacct's link fields take the Ids Salesforce's creates return.
     load_salesforce = build_load(SALESFORCE, PLAN_KEY)
     load_intacct = build_load(INTACCT, AssetKey([SYNC, f"load_{SALESFORCE}"]))
-    return [plan, load_salesforce, load_intacct]
+
+    def intacct_created(context: AssetExecutionContext) -> int:
+        """Records this run's load created in Intacct: Intacct computes their progress fields once they exist."""
+        store = context.resources.staging.store
+        engine = projects_engine(store, projects_settings())
+        plan_id = plan_id_of(context.run_id)
+        done = engine.intents.outcomes(plan_id)
+        creates = engine.plans.items(plan_id, action=Action.CREATE.value, target=INTACCT)
+        return sum(1 for s in creates if s.seq in done and done[s.seq].state == DONE)
+
+    def read_again(context: AssetExecutionContext, system: str) -> int:
+        store = context.resources.staging.store
+        settings = extract_settings()
+        source = getattr(context.resources, system).source(store, settings)
+        read = 0
+        for stream_system, object_name in streams_read(projects_engine(store, projects_settings()).mapping):
+            if stream_system == system:
+                result = extract_stream(find_stream(system, object_name), source, store, context.run_id,
+                                        key_scan_every=settings.key_scan_every)  # fmt: skip
+                read += result.rows_read
+        return read
+
+    @asset(
+        key=AssetKey([SYNC, "read_intacct_again"]),
+        group_name=GROUP,
+        deps=[AssetKey([SYNC, f"load_{INTACCT}"])],
+        required_resource_keys={"staging", INTACCT},
+        kinds={INTACCT},
+        pool=INTACCT,
+        description="When this run created records in Intacct, read Intacct again (incrementally): the progress, "
+        "record URLs and other values Intacct computes for them.",
+    )
+    def read_intacct_again(context: AssetExecutionContext) -> MaterializeResult:
+        if reason := disabled_reason():
+            return MaterializeResult(metadata={"skipped": reason})
+        created = intacct_created(context)
+        if not created:
+            return MaterializeResult(metadata={"skipped": "this run created nothing in Intacct", "created": 0})
+        return MaterializeResult(metadata={"created": created, "records_read": read_again(context, INTACCT)})
+
+    @asset(
+        key=AssetKey([SYNC, "progress_back"]),
+        group_name=GROUP,
+        deps=[AssetKey([SYNC, "read_intacct_again"])],
+        required_resource_keys={"staging", SALESFORCE},
+        kinds={SALESFORCE},
+        pool=SALESFORCE,
+        description="When this run created records in Intacct, read Salesforce again and write what Intacct "
+        "computed for them (SPEC A6, A7) to Salesforce in the same run, so the next run has nothing left to write.",
+    )
+    def progress_back(context: AssetExecutionContext) -> MaterializeResult:
+        if reason := disabled_reason():
+            return MaterializeResult(metadata={"skipped": reason})
+        if not intacct_created(context):
+            return MaterializeResult(metadata={"skipped": "this run created nothing in Intacct"})
+        read = read_again(context, SALESFORCE)
+        store = context.resources.staging.store
+        engine = projects_engine(store, projects_settings())
+        sync_plan = engine.plan_writes_to(SALESFORCE)
+        sync_plan.plan_id = plan_id_of(context.run_id, "progress")
+        engine.save_plan(sync_plan, context.run_id)
+        writer = context.resources.salesforce.source(store, extract_settings())
+        result = engine.load(sync_plan.plan_id, SALESFORCE, writer, context.run_id, progress=context.log.info)
+        settled = engine.settle(sync_plan.plan_id, context.run_id)
+        context.log.info(f"progress back: {result.updated} Salesforce records updated, {result.failed} refused")
+        return MaterializeResult(
+            metadata={
+                "records_read_again": read,
+                "updated": result.updated,
+                "created": result.created,
+                "failed": result.failed,
+                "retry_next_run": result.retryable,
+                "api_calls": result.api_calls,
+                "links_saved": settled["saved"],
+                "errors": MetadataValue.json(result.errors[:50]),
+                "written": MetadataValue.md(written_markdown(SALESFORCE, result.written)),
+            }
+        )
+
+    return [plan, load_salesforce, load_intacct, read_intacct_again, progress_back]

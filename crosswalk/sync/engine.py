@@ -203,6 +203,22 @@ class SyncEngine:
                      f"{len(entity_plan.items):,} items, {time.monotonic() - started:.1f}s")  # fmt: skip
         return plan
 
+    def plan_writes_to(self, target: str, **kwargs: Any) -> SyncPlan:
+        """A plan of only the writes to `target` (a sync's second pass in a run, once the other side's computed
+        values have been read again). Writes to the other system wait for the next run, and so do the bases of
+        their pairs: a pair is settled only with every write it needs."""
+        plan = self.plan(**kwargs)
+        writes = (Action.CREATE, Action.UPDATE)
+        for entity_plan in plan.entities.values():
+            deferred = {i.pair for i in entity_plan.items if i.target not in (target, None) and i.action in writes}
+            entity_plan.items[:] = [
+                item for item in entity_plan.items
+                if item.pair not in deferred or (item.target == target and item.action in writes)
+            ]  # fmt: skip
+            for pair in deferred:
+                entity_plan.pairs.pop(pair, None)
+        return plan
+
     def _validate(
         self, entity: EntityRule, data: EntityData, known: Mapping[str, Mapping[str, set[str]]]
     ) -> list[SuiteResult]:

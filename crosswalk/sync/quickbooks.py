@@ -690,16 +690,4 @@ def quickbooks_engine(
 def status_plan(engine: SyncEngine) -> SyncPlan:
     """The status back's plan: only the writes to ESP+ (QBO's state onto its documents, links back). Writes to QBO
     it finds (a document edited since the send) wait for the next run's send, and so do their pairs' bases."""
-    plan = engine.plan()
-    for entity_plan in plan.entities.values():
-        deferred = {i.pair for i in entity_plan.items if i.target == QUICKBOOKS and i.action in _WRITES}
-        entity_plan.items[:] = [
-            item for item in entity_plan.items
-            if item.pair not in deferred or (item.target == ESP and item.action in _WRITES)
-        ]  # fmt: skip
-        for pair in deferred:
-            entity_plan.pairs.pop(pair, None)
-    return plan
-
-
-_WRITES = (Action.CREATE, Action.UPDATE)
+    return engine.plan_writes_to(ESP)
