@@ -1,7 +1,7 @@
 """Exactly-once writes of the ESP+ -> QuickBooks Online sync, proven by killing it (SYNC.md, SPEC B): Dagster runs
 `sync_quickbooks` against a sandbox of its own holding more than 1,000 ESP+ invoices, purchase orders and bills; runs
-are killed with SIGKILL at seeded random points of their loads (QBO's batch calls slowed so that kills land between
-and inside them), or meet seeded transient faults on both APIs, then run to completion. Every document ESP+ may send
+are killed with SIGKILL at seeded random points of their loads (write calls slowed so that kills land between and
+inside them), or meet seeded transient faults on both APIs, then run to completion. Every document ESP+ may send
 then exists once in QBO, its send state in ESP+ names that document with QBO's current SyncToken and balance, each
 pair has exactly one link, no customer, vendor or item was created twice, and a further run writes nothing."""
 
@@ -34,9 +34,9 @@ from tests.e2e.quickbooks_support import SYSTEMS, esp_api, records, reset_stats,
 
 pytestmark = pytest.mark.slow
 
-# Few parties and items, many documents: some 1,000 ESP+ invoices, purchase orders and bills, of which the first sync
-# creates about 250 in QBO and updates about 350 (in 38 batch calls), and writes some 1,700 links and send states
-# back to ESP+ one request each.
+# Few parties and items, many documents: some 1,000 ESP+ invoices, purchase orders and bills (900 of them sendable),
+# for which the first sync makes about 250 creates and 350 updates in QBO (38 batch calls) and some 1,700 writes of
+# links and send states to ESP+, one request each.
 COUNTS = {"customers": 16, "vendors": 10, "products": 40, "contacts": 8, "sales_orders": 10, "invoices": 520,
           "purchase_orders": 300, "bills": 300}  # fmt: skip
 MIN_DOCUMENTS = 1000
@@ -46,12 +46,20 @@ KILLS = 20
 # then up to this long more: anywhere in a call (not sent yet, in flight, applied but its outcome not recorded).
 MAX_CALLS_BEFORE_KILL = 6
 MAX_KILL_DELAY = 0.3
-# Each QBO batch call (30 writes) is slowed so that kills land within a few of them; cleared before the completion.
-SLOW_BATCHES = {"kind": "slow", "path": "/batch$", "rate": 1.0, "delay_seconds": 0.2}
+# Write calls are slowed so that a kill lands within a few of them: QBO's batch calls (30 writes each) and ESP+'s
+# writes (one request each). The faults are cleared before the runs that complete the sync.
+SLOW_CALLS = {
+    "quickbooks": [{"kind": "slow", "path": "/batch$", "rate": 1.0, "delay_seconds": 0.2}],
+    "esp": [
+        {"kind": "slow", "method": "POST", "path": "/sendto/QuickBooksOnline$", "rate": 1.0, "delay_seconds": 0.02},
+        {"kind": "slow", "method": "PUT", "path": "/companies/[0-9]+/integrations/quickbooks/", "rate": 1.0,
+         "delay_seconds": 0.02},
+    ],
+}  # fmt: skip
 FAULT_RATE = 0.2
-# Some 400 calls a run fail under faults, most of them ESP+ writes (one request each): retried after tenths of a
-# second rather than the default's seconds, and more often, so that a backoff still outlasts QBO's one-minute batch
-# window. ESP+'s throttle says Retry-After: 0 (its default, 1, would cost a second each).
+# Under faults some 400 calls of a first sync fail, most of them ESP+ writes: retried after tenths of a second rather
+# than the default's seconds, and more often, so that a backoff still outlasts QBO's one-minute window of batch calls.
+# ESP+'s throttle says Retry-After: 0 (its default, 1, would cost a second each).
 RETRY_SETTINGS = """extract:
   retry:
     max_attempts: 10
@@ -247,6 +255,12 @@ class Runs:
         reset_stats(self.sandbox)
         self.run_ok()
         assert writes(self.sandbox) == {"esp": 0, "quickbooks": 0}
+        store = StagingStore(self.database_url)
+        try:
+            left_open = {key: n for key, n in intents(store).items() if key.startswith("open ")}
+        finally:
+            store.dispose()
+        assert left_open == {}, f"writes of killed runs never closed: {left_open}"
         checked = assert_sent_exactly_once(self.sandbox, env, self.database_url, self.before)
         created = {entity: len(ids - self.before[entity]) for entity, ids in document_ids(self.sandbox).items()}
         return f"documents checked: {checked}; created in QBO: {created}"
@@ -367,7 +381,8 @@ def test_a_sync_killed_twenty_times_in_its_loads_sends_every_document_exactly_on
     chaos_sandbox: Sandbox, env: dict[str, str], sync_runs: ForkedRuns, database_url: str, tmp_path: Path
 ) -> None:
     runs = Runs(sync_runs, chaos_sandbox, database_url, tmp_path / "runs")
-    set_faults(chaos_sandbox, "quickbooks", [SLOW_BATCHES], SEED)
+    for system, slow in SLOW_CALLS.items():
+        set_faults(chaos_sandbox, system, slow, SEED)
     runs.kill_loads(KILLS, random.Random(SEED))
     print(f"runs by the targets with open intents when killed: {dict(runs.where)}; QBO creates applied by a killed "
           f"run before it recorded them: {runs.landed}")  # fmt: skip
