@@ -95,6 +95,18 @@ class PlanStore:
             for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query.order_by(table.c.seq)):
                 yield StoredItem(row.seq, json.loads(row.item))
 
+    def items_at(self, plan_id: str, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Some items of a stored plan, by sequence number."""
+        table = schema.plan_items
+        out: dict[int, dict[str, Any]] = {}
+        with self.store.engine.connect() as conn:
+            for start in range(0, len(seqs), 1000):
+                query = sa.select(table.c.seq, table.c.item).where(
+                    table.c.plan_id == plan_id, table.c.seq.in_(list(seqs[start : start + 1000]))
+                )
+                out.update({row.seq: json.loads(row.item) for row in conn.execute(query)})
+        return out
+
     def record_conflicts(self, plan_id: str, run_id: str | None, items: Sequence[PlanItem],
                          pairs: dict[str, tuple[str | None, str | None]]) -> int:  # fmt: skip
         now = datetime.now(UTC)

@@ -129,6 +129,7 @@ class SyncEngine:
         self.upsert_targets = set(upsert_targets)  # systems whose clients upsert by an external id
         self.extend_plan = extend_plan  # a sync's own planning after each entity (projects: from opportunities)
         self.record_sources = dict(record_sources or {})  # (entity, system) -> its records, when not a stream
+        self._found: dict[tuple[str, str], str] = {}  # (target, pair) -> key of a create an interrupted run landed
 
     # ---- plan --------------------------------------------------------------------------------------------
 
@@ -326,16 +327,32 @@ class SyncEngine:
                 outcomes.append(Outcome(intent.marker, FAILED, error="interrupted before its outcome was recorded"))
         for (object_name, lookup_field), intents in by_lookup.items():
             found = writer.find(object_name, lookup_field, [i.lookup_value or "" for i in intents])
+            landed: list[tuple[Intent, str]] = []
             for intent in intents:
                 record = found.get(intent.lookup_value or "")
                 key = _key_of(record) if record else None
                 if key:
                     recovered += 1
                     outcomes.append(Outcome(intent.marker, DONE, result_key=key))
+                    landed.append((intent, key))
                 else:
                     outcomes.append(Outcome(intent.marker, FAILED, error="interrupted; not found in the target"))
+            self._remember_landed(target, landed)
         self.intents.close(outcomes)
         return recovered
+
+    def _remember_landed(self, target: str, landed: Sequence[tuple[Intent, str]]) -> None:
+        """A plan made before an interrupted create showed in the target plans that create again, for the same
+        pair (a create's pair is named by its source record): that create takes the found key, not a new record."""
+        by_plan: dict[str, list[tuple[Intent, str]]] = defaultdict(list)
+        for intent, key in landed:
+            by_plan[intent.plan_id].append((intent, key))
+        for plan_id, found in by_plan.items():
+            items = self.plans.items_at(plan_id, [intent.seq for intent, _key in found])
+            for intent, key in found:
+                item = items.get(intent.seq)
+                if item is not None and item["action"] == Action.CREATE.value:
+                    self._found[(target, item["pair"])] = key
 
     def load(self, plan_id: str, target: str, writer: RecordWriter, run_id: str | None,
              *, progress: Callable[[str], None] = lambda _message: None) -> LoadResult:  # fmt: skip
@@ -394,7 +411,15 @@ class SyncEngine:
             lookup = request.external_id or (None, None)
             if request.op is WriteOp.UPDATE:
                 lookup = ("key", request.key or "")
-            intents.append(Intent(marker, plan_id, stored.seq, target, request.object, request.op.value, *lookup))
+            intent = Intent(marker, plan_id, stored.seq, target, request.object, request.op.value, *lookup)
+            found = self._found.get((target, stored.item["pair"])) if request.op is WriteOp.CREATE else None
+            if found is not None:  # landed from an interrupted run: recorded as done, not sent again
+                self.intents.open([intent], run_id)
+                outcomes.append(Outcome(marker, DONE, result_key=found))
+                created_keys[(stored.item["pair"], target)] = found
+                result.recovered += 1
+                continue
+            intents.append(intent)
             requests.append(request)
             ready.append(stored)
         self.intents.open(intents, run_id)

@@ -82,3 +82,41 @@ def test_a_killed_load_is_recovered_creates_by_their_lookup_field_updates_withou
     assert outcomes[1].state == FAILED and "not found" in (outcomes[1].error or "")
     # Whether an interrupted update landed is read by the next extract; the next plan writes it again if not.
     assert outcomes[2].state == FAILED and "update" in (outcomes[2].error or "")
+
+
+def test_a_create_planned_again_before_an_interrupted_one_showed_takes_its_record_instead_of_a_second(
+    start_emulator: Start, store: StagingStore
+) -> None:
+    from crosswalk.sync.plan import Action, PlanItem
+
+    emulator = start_emulator("intacct")
+    writer = intacct_writer(emulator)
+    engine = projects_engine(store, projects_settings())
+
+    def create(plan_id: str) -> None:
+        # The same record's create, as a plan made before and a plan made after the kill both hold it.
+        engine.plans.save(plan_id, [PlanItem(
+            "project", Action.CREATE, "new:project:-:a0Bsf000000LATE1", target="intacct", target_object="PROJECT",
+            source="salesforce", source_key="a0Bsf000000LATE1", values={"name": "Landed after the kill"},
+            link_values={"PROJECTID": "PRJ-LATE"}, identity=("PROJECTID", "PRJ-LATE"),
+            fixed_values={"PROJECTCATEGORY": "Contract", "CUSTOMERID": "C-000001", "LOCATIONID": "E100"},
+        )])  # fmt: skip
+
+    # The killed run: its intent committed, its create landed in Intacct, its outcome never recorded; the next plan
+    # was made before the record showed in Intacct, so it plans the create again.
+    create("plan-killed")
+    engine.intents.open([Intent("m-killed", "plan-killed", 0, "intacct", "PROJECT", "create", "PROJECTID",
+                                "PRJ-LATE")], "killed-run")  # fmt: skip
+    [landed] = writer.write([WriteRequest(WriteOp.CREATE, "PROJECT", {
+        "PROJECTID": "PRJ-LATE", "NAME": "Landed after the kill", "PROJECTCATEGORY": "Contract",
+        "CUSTOMERID": "C-000001", "LOCATIONID": "E100"}, "m-killed", external_id=("PROJECTID", "PRJ-LATE"))])
+    assert landed.ok, landed.errors  # fmt: skip
+    create("plan-next")
+
+    result = engine.load("plan-next", "intacct", writer, "next-run")
+    assert (result.created, result.recovered, result.failed) == (0, 2, 0)
+    [outcome] = engine.intents.outcomes("plan-next").values()
+    assert (outcome.state, outcome.result_key) == (DONE, landed.key)
+    assert list(writer.find("PROJECT", "PROJECTID", ["PRJ-LATE"])) == ["PRJ-LATE"]
+    projects = emulator.admin("GET", "records/PROJECT").json()["records"]
+    assert [p["PROJECTID"] for p in projects].count("PRJ-LATE") == 1
