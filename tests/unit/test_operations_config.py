@@ -172,9 +172,8 @@ def test_each_sync_is_judged_fresh_by_its_loads() -> None:
     from pipelines.definitions import ASSETS
 
     final = sync_final_assets(ASSETS)
-    assert final["sync_projects"] == [
-        AssetKey(["projects", name]) for name in ("load_intacct", "load_salesforce", "progress_back", "read_intacct_again")
-    ]
+    names = ("load_intacct", "load_salesforce", "progress_back", "read_intacct_again")
+    assert final["sync_projects"] == [AssetKey(["projects", name]) for name in names]
     # Its loads, not the extracts that feed them (extract groups are named after their system).
     assert final["sync_quickbooks"] and all(key.path[0] not in SYSTEMS for key in final["sync_quickbooks"])
 
