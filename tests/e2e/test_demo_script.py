@@ -101,12 +101,15 @@ def test_demo_prints_what_the_run_did(tmp_path: Path) -> None:
         assert re.search(rf"streams\s+{rows:,} rows: ", line_with(lines, rf"^  {system}\s+\d+ streams"))
     # Both syncs wrote, and each group of writes shows its count under its sync and plan.
     sections = {line: n for n, line in enumerate(lines) if line.startswith("sync ")}
-    assert {line.split(":")[0] for line in sections} == {"sync projects", "sync quickbooks (send)",
-                                                         "sync quickbooks (status)"}  # fmt: skip
-    assert {plan_id for plan_id, *_ in landed} == {f"projects-{run_id}", f"quickbooks-send-{run_id}",
-                                                   f"quickbooks-status-{run_id}"}  # fmt: skip
+    # The projects sync's second pass (progress) runs because the first sync creates records in Intacct.
+    titles = {"sync projects", "sync projects (progress)", "sync quickbooks (send)", "sync quickbooks (status)"}
+    assert {line.split(":")[0] for line in sections} == titles
+    plans = {f"projects-{run_id}", f"projects-progress-{run_id}", f"quickbooks-send-{run_id}",
+             f"quickbooks-status-{run_id}"}  # fmt: skip
+    assert {plan_id for plan_id, *_ in landed} == plans
     for plan_id, target, entity, action, count in landed:
-        title = {"projects": "sync projects", "quickbooks-send": "sync quickbooks (send)",
+        title = {"projects": "sync projects", "projects-progress": "sync projects (progress)",
+                 "quickbooks-send": "sync quickbooks (send)",
                  "quickbooks-status": "sync quickbooks (status)"}[plan_id.removesuffix(f"-{run_id}")]  # fmt: skip
         start = next(n for line, n in sections.items() if line.startswith(title + ":"))
         section = lines[start + 1 : next((n for n in sorted(sections.values()) if n > start), len(lines))]
