@@ -389,6 +389,8 @@ def test_sync_all_launched_from_the_ui_shows_groups_metadata_links_checks_confli
         # The projects group: its assets materialised, the plan's checks summed up on its node.
         plan_checks: list[str] = definitions["checks"][PLAN.to_user_string()]
         statuses = check_statuses(ui, PLAN, plan_checks, second)
+        # Wide enough that the group's nodes are drawn in full (a narrow graph is zoomed out to names only).
+        page.set_viewport_size({"width": 2400, "height": 1100})
         page.goto(f"{ui.url}/locations/crosswalk/asset-groups/projects")
         for key in groups["projects"]:
             name = key.split("/")[-1]
@@ -397,6 +399,7 @@ def test_sync_all_launched_from_the_ui_shows_groups_metadata_links_checks_confli
         expect(page.get_by_text(re.compile(rf"^{passed} / {len(plan_checks)} Passed$"))).to_be_visible()
         expect(page.locator("svg").get_by_text("Materialized", exact=True)).to_have_count(len(groups["projects"]))
         shoot(page, screenshots, "05-projects-group")
+        page.set_viewport_size(VIEWPORT)
 
         # The plan: its counts as recorded, the conflict among them and settled by the policy (Intacct wins), and
         # the two refused records with their reasons, which are what the quarantine holds.
