@@ -100,15 +100,18 @@ def check_result(suite: SuiteResult) -> AssetCheckResult:
     warns rather than stops the run."""
     failed = [o for o in suite.outcomes if not o.success]
     refused = sorted(suite.refused)[:20]
+    # Records of pairs unchanged since a plan found them with nothing to do passed then and are not evaluated again.
+    unchanged = f" ({suite.unchanged:,} unchanged since they last passed)" if suite.unchanged else ""
     return AssetCheckResult(
         check_name=check_name(suite.entity, suite.system),
         passed=suite.success,
         severity=AssetCheckSeverity.WARN,
-        description=f"{len(suite.refused)} of {suite.evaluated} records refused and quarantined"
+        description=f"{len(suite.refused)} of {suite.evaluated} records refused and quarantined{unchanged}"
         if failed
-        else f"all {suite.evaluated} records pass",
+        else f"all {suite.evaluated} records pass{unchanged}",
         metadata={
             "records": suite.evaluated,
+            "unchanged": suite.unchanged,
             "refused": len(suite.refused),
             "expectations": MetadataValue.json(
                 [{"expectation": o.expectation, "column": o.column, "success": o.success, "unexpected": o.unexpected}

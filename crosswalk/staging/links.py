@@ -4,16 +4,17 @@ last sync. Read whole per entity for a plan; written in one transaction per batc
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from crosswalk.staging import schema
 from crosswalk.staging.store import StagingStore
-from crosswalk.sync.plan import LinkState
+from crosswalk.sync.plan import LinkMark, LinkState
 
 Value = Any
 
@@ -31,23 +32,86 @@ class LinkWrite:
     matched_by: str | None = None
 
 
+@dataclass(frozen=True)
+class InSync:
+    """A pair a plan found with nothing to do: each side's state (content hash with the plan context) and identity
+    values, so later plans leave it alone while neither changes."""
+
+    link_id: int
+    left_hash: str
+    right_hash: str
+    left_identity: dict[str, str | None]
+    right_identity: dict[str, str | None]
+
+
 class LinkStore:
     def __init__(self, store: StagingStore, sync: str, systems: tuple[str, str]) -> None:
         self.store = store
         self.sync = sync
         self.left, self.right = systems
 
-    def links(self, entity: str) -> list[LinkState]:
+    def _of(self, entity: str) -> sa.ColumnElement[bool]:
+        table = schema.id_crosswalk
+        return sa.and_(table.c.entity == entity, table.c.left_system == self.left, table.c.right_system == self.right)
+
+    def marks(self, entity: str) -> list[LinkMark]:
+        """Every link of the entity without its bases (identities as JSON text: see identity_of), in id order."""
         table = schema.id_crosswalk
         query = sa.select(
-            table.c.id, table.c.left_key, table.c.right_key, table.c.base_left, table.c.base_right
-        ).where(table.c.entity == entity, table.c.left_system == self.left, table.c.right_system == self.right)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(query.order_by(table.c.id)).all()
-        return [
-            LinkState(row.id, row.left_key, row.right_key, _load(row.base_left), _load(row.base_right))
-            for row in rows
+            table.c.id, table.c.left_key, table.c.right_key, table.c.left_hash, table.c.right_hash,
+            table.c.left_identity, table.c.right_identity,
+        ).where(self._of(entity)).order_by(table.c.id)  # fmt: skip
+        return list(map(LinkMark._make, self.store.driver_rows(query)))
+
+    def links(self, entity: str, ids: Collection[int] | None = None) -> list[LinkState]:
+        """The entity's links with their bases, in id order: every one, or those with these ids."""
+        table = schema.id_crosswalk
+        query = sa.select(
+            table.c.id, table.c.left_key, table.c.right_key, table.c.base_left, table.c.base_right, table.c.left_hash,
+            table.c.right_hash,
+        ).where(self._of(entity))  # fmt: skip
+        links = [
+            LinkState(row[0], row[1], row[2], _load(row[3]), _load(row[4]), row[5], row[6])
+            for row in self._rows(query, table.c.id, ids)
         ]
+        return links if ids is None else sorted(links, key=lambda link: link.id or 0)
+
+    def bases(self, entity: str, ids: Collection[int]) -> Iterator[tuple[dict[str, Value], dict[str, Value]]]:
+        """(base_left, base_right) of the entity's links with these ids."""
+        table = schema.id_crosswalk
+        query = sa.select(table.c.base_left, table.c.base_right).where(self._of(entity))
+        for base_left, base_right in self._rows(query, table.c.id, ids):
+            yield _load(base_left) or {}, _load(base_right) or {}
+
+    def _rows(
+        self, query: sa.Select[Any], id_column: sa.ColumnElement[int], ids: Collection[int] | None
+    ) -> Iterator[Sequence[Any]]:
+        if ids is None:
+            yield from self.store.driver_rows(query.order_by(id_column))
+            return
+        wanted = sorted(ids)
+        for start in range(0, len(wanted), _INSERT_CHUNK):
+            yield from self.store.driver_rows(query.where(id_column.in_(wanted[start : start + _INSERT_CHUNK])))
+
+    def mark_in_sync(self, marks: Iterable[InSync]) -> int:
+        """Record, for pairs a plan found with nothing to do, each side's state and identity values then; returns
+        how many links were marked. A link settled since (its bases rewritten) has lost its marks."""
+        table = schema.id_crosswalk
+        rows = [
+            {"link_id": m.link_id, "left_hash": m.left_hash, "right_hash": m.right_hash,
+             "left_identity": _dump(m.left_identity), "right_identity": _dump(m.right_identity)}
+            for m in marks
+        ]  # fmt: skip
+        if not rows:
+            return 0
+        statement = (
+            table.update()
+            .where(table.c.id == sa.bindparam("link_id"))
+            .values({name: sa.bindparam(name) for name in rows[0] if name != "link_id"})
+        )
+        with self.store.transaction() as conn:
+            conn.execute(statement, rows)
+        return len(rows)
 
     def save(self, writes: Iterable[LinkWrite], run_id: str | None) -> list[int]:
         """Insert or update the pairs; returns each pair's link id, in order. Set-based: one executemany for the
@@ -57,7 +121,8 @@ class LinkStore:
         writes = list(writes)
         updates = [
             {"link_id": w.id, "left_key": w.left_key, "right_key": w.right_key, "base_left": _dump(w.base_left),
-             "base_right": _dump(w.base_right), "last_synced_at": now, "last_run_id": run_id}
+             "base_right": _dump(w.base_right), "last_synced_at": now, "last_run_id": run_id, "left_hash": None,
+             "right_hash": None, "left_identity": None, "right_identity": None}
             for w in writes if w.id is not None
         ]  # fmt: skip
         inserts = [
@@ -100,4 +165,9 @@ def _dump(values: dict[str, Value] | None) -> str | None:
 
 
 def _load(text: str | None) -> dict[str, Value] | None:
-    return None if text is None else json.loads(text)
+    return None if text is None else orjson.loads(text)
+
+
+def identity_of(text: str | None) -> dict[str, str | None]:
+    """Identity values as a link's marks keep them (JSON text)."""
+    return orjson.loads(text) if text else {}

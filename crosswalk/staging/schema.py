@@ -61,7 +61,10 @@ quarantine = sa.Table(
 sa.Index("ix_quarantine_record", quarantine.c.system, quarantine.c.object, quarantine.c.record_key)
 
 # Links: which record in one system is which record in the other, per entity, with the mapped values each side
-# held after the last sync (the bases of three-way reconcile, JSON) and the raw content hash each side had then.
+# held after the last sync (the bases of three-way reconcile, JSON). A pair last planned with nothing to do keeps
+# each side's state then (`*_hash`: the staged record's content hash with the plan context, see sync/engine.py) and
+# identity values (JSON: the fields other records refer to it by or must not share): while neither side's state
+# changes, the pair is not mapped, validated or reconciled again.
 id_crosswalk = sa.Table(
     "id_crosswalk",
     metadata,
@@ -80,6 +83,8 @@ id_crosswalk = sa.Table(
     sa.Column("base_right", sa.Text),
     sa.Column("matched_by", sa.String(255)),  # how the pair was made: created, link field ..., natural key ...
     sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("left_identity", sa.Text),
+    sa.Column("right_identity", sa.Text),
     sa.UniqueConstraint("entity", "left_system", "left_key", name="uq_id_crosswalk_left"),
     sa.UniqueConstraint("entity", "right_system", "right_key", name="uq_id_crosswalk_right"),
 )

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crosswalk.staging.intents import DONE, FAILED, Intent, IntentLog, Outcome
-from crosswalk.staging.links import LinkStore, LinkWrite
+from crosswalk.staging.links import InSync, LinkStore, LinkWrite, identity_of
 from crosswalk.staging.plans import PlanStore
 from crosswalk.staging.store import StagingStore
 from crosswalk.sync.mapper import MappedRecord, ValueTranslator, map_record
 from crosswalk.sync.mapping import EntityRule, SyncMapping
-from crosswalk.sync.plan import Action, EntityData, EntityPlan, PlanItem, PlanOptions, plan_entity
+from crosswalk.sync.plan import Action, EntityData, EntityPlan, LinkMark, PlanItem, PlanOptions, plan_entity
 from crosswalk.sync.reconcile import Translate
-from crosswalk.sync.validation import SuiteResult, validate_side
+from crosswalk.sync.validation import SuiteResult, unique_identities, validate_side
 from crosswalk.sync.values import FieldType, WireStyle, canonical, lines_of, to_wire
 from crosswalk.sync.writer import RecordWriter, WriteOp, WriteRequest
 
@@ -37,6 +37,8 @@ VALIDATE_STAGE = "validate"
 WRITE_CHUNK = 9_600  # writes whose intents are committed together before they are sent: a multiple of every
 # batch size (QBO 30, Intacct 100, Salesforce 200), so only the last chunk of a group ends in a partial batch
 WRITTEN_SAMPLE = 25  # records a load names in its report
+# Records to map at or above this share of a stream are read in one scan of it, fewer by key.
+SCAN_SHARE = 0.25
 
 
 def pending_reference(pair: str) -> str:
@@ -77,6 +79,7 @@ class SyncPlan:
     mapping_hash: str
     entities: dict[str, EntityPlan] = field(default_factory=dict)
     validation: list[SuiteResult] = field(default_factory=list)
+    in_sync: list[InSync] = field(default_factory=list)  # pairs found with nothing to do: marked when saved
 
     @property
     def items(self) -> list[PlanItem]:
@@ -130,6 +133,14 @@ class SyncEngine:
         self.extend_plan = extend_plan  # a sync's own planning after each entity (projects: from opportunities)
         self.record_sources = dict(record_sources or {})  # (entity, system) -> its records, when not a stream
         self._found: dict[tuple[str, str], str] = {}  # (target, pair) -> key of a create an interrupted run landed
+        # What a linked pair's plan depends on besides its two records: a change of it plans every pair again.
+        context = [self.mapping.content_hash, sorted(self.skip_fields), sorted(self.skip_entities)]
+        self.context = hashlib.sha256(repr(context).encode()).hexdigest()[:16]
+        # Entities other records refer to (a task's project): the only ones whose records' references are resolved.
+        self.referenced = {
+            name for rule in self.mapping.entities.values() for f in rule.fields
+            for name in (f.reference, *f.line_references.values()) if name
+        }  # fmt: skip
 
     # ---- plan --------------------------------------------------------------------------------------------
 
@@ -153,22 +164,113 @@ class SyncEngine:
         return [rule for rule in order if rule.name not in self.skip_entities]
 
     def entity_data(self, entity: EntityRule) -> EntityData:
-        sides: list[dict[str, MappedRecord]] = []
-        deleted: list[frozenset[str]] = []
-        for system in self.mapping.systems:
-            live: dict[str, MappedRecord] = {}
-            gone: set[str] = set()
-            for key, payload, is_deleted in self._records(entity, system):
-                if is_deleted:
-                    gone.add(key)
-                    continue
-                record = map_record(self.mapping, entity, system, key, payload)
-                for name in [name for name in record.values if (entity.name, name) in self.skip_fields]:
-                    del record.values[name]
-                live[key] = record
-            sides.append(live)
-            deleted.append(frozenset(gone))
-        return EntityData(sides[0], sides[1], self.links.links(entity.name), deleted[0], deleted[1])
+        """The entity's links and each side's live records, mapped, and deleted keys. A linked pair that a plan found
+        with nothing to do is left unmapped while neither record has changed since (`EntityData.unchanged`), unless
+        a record mapped now shares one of its unique identities (then validation must see both)."""
+        systems = self.mapping.systems
+        sides: tuple[dict[str, MappedRecord], dict[str, MappedRecord]] = ({}, {})
+        gone: tuple[set[str], set[str]] = (set(), set())
+        if any((entity.name, system) in self.record_sources for system in systems):
+            for index, system in enumerate(systems):
+                rows = ((key, payload, is_deleted, None) for key, payload, is_deleted in self._records(entity, system))
+                self._map_rows(entity, system, rows, sides[index], gone[index])
+            links = self.links.links(entity.name)
+            return EntityData(sides[0], sides[1], links, frozenset(gone[0]), frozenset(gone[1]))
+        marks = self.links.marks(entity.name)
+        states = [self.store.staged_states(system, entity.objects[system]) for system in systems]
+        unchanged = self._unchanged(marks, states[0], states[1])
+        for index, system in enumerate(systems):
+            quiet = {mark.left_key if index == 0 else mark.right_key for mark in unchanged.values()}
+            wanted = {key for key in states[index] if key not in quiet}
+            rows = self._staged(entity, system, wanted, len(states[index]))
+            self._map_rows(entity, system, rows, sides[index], gone[index])
+        while clashing := self._clashing(entity, sides, unchanged):
+            for index, system in enumerate(systems):
+                keys = {(unchanged[i].left_key if index == 0 else unchanged[i].right_key) or "" for i in clashing}
+                rows = self.store.iter_staged_records_of(system, entity.objects[system], sorted(keys))
+                self._map_rows(entity, system, rows, sides[index], gone[index])
+            for link_id in clashing:
+                del unchanged[link_id]
+        links = self.links.links(entity.name, [m.id for m in marks if m.id not in unchanged] if unchanged else None)
+        kept = sorted(unchanged)
+
+        def unchanged_bases() -> Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+            return self.links.bases(entity.name, kept)
+
+        return EntityData(sides[0], sides[1], links, frozenset(gone[0]), frozenset(gone[1]), unchanged,
+                          unchanged_bases)  # fmt: skip
+
+    def record_state(self, digest: str) -> str:
+        """A staged record's state as a pair's marks keep it: its content hash with the plan context."""
+        return digest[:48] + self.context
+
+    def _unchanged(
+        self, marks: Sequence[LinkMark], left: Mapping[str, tuple[Any, str]], right: Mapping[str, tuple[Any, str]]
+    ) -> dict[int, LinkMark]:
+        context, absent = self.context, (True, "")
+        unchanged: dict[int, LinkMark] = {}
+        for mark in marks:
+            left_hash, right_hash = mark.left_hash, mark.right_hash
+            if left_hash is None or right_hash is None:
+                continue
+            left_deleted, left_digest = left.get(mark.left_key or "", absent)
+            right_deleted, right_digest = right.get(mark.right_key or "", absent)
+            if left_deleted or right_deleted:
+                continue
+            if left_digest[:48] + context == left_hash and right_digest[:48] + context == right_hash:
+                unchanged[mark.id] = mark
+        return unchanged
+
+    def _staged(
+        self, entity: EntityRule, system: str, keys: set[str], total: int
+    ) -> Iterable[tuple[str, Mapping[str, Any], bool, str | None]]:
+        object_name = entity.objects[system]
+        if len(keys) >= total * SCAN_SHARE:  # most of the stream: one scan beats lookups by key
+            for row in self.store.iter_staged_records(system, object_name):
+                if row[0] in keys:
+                    yield row
+            return
+        yield from self.store.iter_staged_records_of(system, object_name, sorted(keys))
+
+    def _map_rows(
+        self,
+        entity: EntityRule,
+        system: str,
+        rows: Iterable[tuple[str, Mapping[str, Any], bool, str | None]],
+        live: dict[str, MappedRecord],
+        gone: set[str],
+    ) -> None:
+        left_out = [name for skipped, name in self.skip_fields if skipped == entity.name]
+        for key, payload, is_deleted, digest in rows:
+            if is_deleted:
+                gone.add(key)
+                continue
+            record = map_record(self.mapping, entity, system, key, payload)
+            record.digest = digest
+            for name in left_out:
+                record.values.pop(name, None)
+            live[key] = record
+
+    def _clashing(
+        self,
+        entity: EntityRule,
+        sides: tuple[Mapping[str, MappedRecord], Mapping[str, MappedRecord]],
+        unchanged: Mapping[int, LinkMark],
+    ) -> set[int]:
+        """Unchanged pairs with a record sharing a unique identity value with a record mapped now."""
+        clashing: set[int] = set()
+        for index, system in enumerate(self.mapping.systems):
+            fields = unique_identities(entity, system, self.mapping.other(system))
+            # Values, not (field, value): a value two fields share only costs a pair mapped that need not be.
+            values = {value for record in sides[index].values() for name in fields
+                      if (value := record.identity.get(name))}  # fmt: skip
+            if not values:
+                continue
+            for link_id, mark in unchanged.items():
+                identity = identity_of(mark.left_identity if index == 0 else mark.right_identity)
+                if not values.isdisjoint(identity.values()):
+                    clashing.add(link_id)
+        return clashing
 
     def _records(self, entity: EntityRule, system: str) -> Iterable[tuple[str, Mapping[str, Any], bool]]:
         source = self.record_sources.get((entity.name, system))
@@ -187,10 +289,8 @@ class SyncEngine:
         for entity in self.entity_order():
             started = time.monotonic()
             data = self.entity_data(entity)
-            known[entity.name] = {
-                system: {ref for record in side.values() if (ref := _refer_value(entity, system, record))}
-                for system, side in zip(self.mapping.systems, (data.left, data.right), strict=True)
-            }
+            if entity.name in self.referenced:
+                known[entity.name] = {side: self._refer_values(entity, side, data) for side in self.mapping.systems}
             if entity.sync:
                 plan.validation.extend(self._validate(entity, data, known))
             entity_plan = plan_entity(self.mapping, entity, data, translate, self.options)
@@ -198,11 +298,38 @@ class SyncEngine:
                 self.extend_plan(self, entity, data, entity_plan, translate)
             entity_plan.items.extend(outcome.as_item(entity.name) for outcome in entity_plan.pairs.values())
             plan.entities[entity.name] = entity_plan
-            self._register(references, entity, data, entity_plan)
+            plan.in_sync.extend(self._in_sync(data, entity_plan))
+            if entity.name in self.referenced:
+                self._register(references, entity, data, entity_plan)
             left, right = self.mapping.systems
-            progress(f"planned {entity.name}: {len(data.left):,} {left} and {len(data.right):,} {right} records, "
-                     f"{len(entity_plan.items):,} items, {time.monotonic() - started:.1f}s")  # fmt: skip
+            progress(f"planned {entity.name}: {len(data.left):,} {left} and {len(data.right):,} {right} records "
+                     f"mapped, {len(data.unchanged):,} pairs unchanged, {len(entity_plan.items):,} items, "
+                     f"{time.monotonic() - started:.1f}s")  # fmt: skip
         return plan
+
+    def _refer_values(self, entity: EntityRule, system: str, data: EntityData) -> set[str]:
+        """The values records refer to this side's records by: mapped ones' and unchanged pairs' kept ones."""
+        side = data.left if system == self.mapping.left else data.right
+        values = {ref for record in side.values() if (ref := _refer_value(entity, system, record))}
+        for mark in data.unchanged.values():
+            if ref := _kept_refer_value(entity, system, mark, self.mapping.left):
+                values.add(ref)
+        return values
+
+    def _in_sync(self, data: EntityData, plan: EntityPlan) -> list[InSync]:
+        """The pairs this plan found with nothing to do, each side's state and identities to mark them with."""
+        busy = {item.pair for item in plan.items}
+        marks: list[InSync] = []
+        for link in plan.quiet:
+            left, right = data.left.get(link.left_key or ""), data.right.get(link.right_key or "")
+            if link.id is None or f"link:{link.id}" in busy or left is None or right is None:
+                continue
+            if left.digest is None or right.digest is None:
+                continue
+            left_hash, right_hash = self.record_state(left.digest), self.record_state(right.digest)
+            if (left_hash, right_hash) != (link.left_hash, link.right_hash):  # the same states give the same identities
+                marks.append(InSync(link.id, left_hash, right_hash, dict(left.identity), dict(right.identity)))
+        return marks
 
     def plan_writes_to(self, target: str, **kwargs: Any) -> SyncPlan:
         """A plan of only the writes to `target` (a sync's second pass in a run, once the other side's computed
@@ -228,6 +355,7 @@ class SyncEngine:
         for system, side in zip(self.mapping.systems, (data.left, data.right), strict=True):
             references = {name: refs[system] for name, refs in known.items() if system in refs}
             suite = validate_side(self.mapping, entity, system, side.values(), references)
+            suite.unchanged = len(data.unchanged)
             for key, problems in suite.refused.items():
                 side[key].problems.extend(problems)
             results.append(suite)
@@ -242,6 +370,9 @@ class SyncEngine:
                 return None if system in entity.refer_by else key
             return _refer_value(entity, system, record)
 
+        for mark in data.unchanged.values():
+            references.add(entity.name, _kept_refer_value(entity, left_system, mark, left_system),
+                           _kept_refer_value(entity, right_system, mark, left_system))  # fmt: skip
         for link in data.links:
             left = data.left.get(link.left_key or "")
             right = data.right.get(link.right_key or "")
@@ -274,6 +405,7 @@ class SyncEngine:
             "flagged": sum(1 for i in items if i.action is Action.FLAG),
         })  # fmt: skip
         self.plans.save(plan.plan_id, items, run_id=run_id, mapping_hash=plan.mapping_hash, counts=counts)
+        self.links.mark_in_sync(plan.in_sync)
         pairs = {
             i.pair: (i.link["left_key"], i.link["right_key"]) for i in items if i.action is Action.LINK and i.link
         }
@@ -576,6 +708,14 @@ def _refer_value(entity: EntityRule, system: str, record: MappedRecord) -> str |
     if system in entity.refer_by:
         return record.identity.get(entity.refer_by[system])
     return record.key
+
+
+def _kept_refer_value(entity: EntityRule, system: str, mark: LinkMark, left_system: str) -> str | None:
+    """_refer_value of a linked record left unmapped, from the identity values its link keeps."""
+    is_left = system == left_system
+    if system in entity.refer_by:
+        return identity_of(mark.left_identity if is_left else mark.right_identity).get(entity.refer_by[system])
+    return mark.left_key if is_left else mark.right_key
 
 
 def _nested(fields: Mapping[str, Any]) -> dict[str, Any]:

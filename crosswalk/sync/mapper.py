@@ -37,6 +37,7 @@ class MappedRecord:
     identity: dict[str, str | None] = field(default_factory=dict)  # API fields naming records: link, refer_by
     problems: list[FieldProblem] = field(default_factory=list)
     checked: dict[str, Any] = field(default_factory=dict)  # columns the entity's checks read, as the record has them
+    digest: str | None = None  # the staged record's content hash (None: a record made from others)
 
     @property
     def ok(self) -> bool:

@@ -12,10 +12,10 @@ The plan is the plan: a dry run shows exactly these items, and a run executes ex
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from crosswalk.sync.mapper import FieldProblem, MappedRecord
 from crosswalk.sync.mapping import EntityRule, SyncMapping
@@ -39,13 +39,30 @@ class OnDelete(StrEnum):
 
 @dataclass(frozen=True)
 class LinkState:
-    """A stored link as the planner sees it: the pair and each side's base (None: never synced)."""
+    """A stored link as the planner sees it: the pair and each side's base (None: never synced), and the state of
+    each side's record when a plan last found the pair with nothing to do (None: not since it was last written)."""
 
     id: int | None
     left_key: str | None
     right_key: str | None
     base_left: Mapping[str, Value] | None = None
     base_right: Mapping[str, Value] | None = None
+    left_hash: str | None = None
+    right_hash: str | None = None
+
+
+class LinkMark(NamedTuple):
+    """A stored link without its bases: its keys, the state each side's record had when a plan last found the pair
+    with nothing to do, and the identity values each had then (what records refer to it by, what no other record
+    may share). A pair whose records still have those states is left unplanned."""
+
+    id: int
+    left_key: str | None
+    right_key: str | None
+    left_hash: str | None
+    right_hash: str | None
+    left_identity: str | None  # JSON text, decoded where it is read
+    right_identity: str | None
 
 
 @dataclass
@@ -120,6 +137,7 @@ class EntityPlan:
     reviews: list[Review] = field(default_factory=list)
     problems: list[tuple[MappedRecord, FieldProblem]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # in_sync, linked, created, updated, refused, ...
+    quiet: list[LinkState] = field(default_factory=list)  # linked pairs reconciled with nothing to do or store
 
 
 @dataclass(frozen=True)
@@ -128,9 +146,21 @@ class EntityData:
 
     left: Mapping[str, MappedRecord]
     right: Mapping[str, MappedRecord]
-    links: list[LinkState]
+    links: list[LinkState]  # the links planned: every link but the unchanged ones
     left_deleted: frozenset[str] = frozenset()
     right_deleted: frozenset[str] = frozenset()
+    # Pairs an earlier plan found with nothing to do, neither record changed since: not planned, their records in
+    # neither side above. Their bases, read when asked for (`values_of`).
+    unchanged: Mapping[int, LinkMark] = field(default_factory=dict)
+    unchanged_bases: Callable[[], Iterable[tuple[Mapping[str, Value], Mapping[str, Value]]]] = lambda: ()
+
+    def values_of(self, name: str) -> set[Value]:
+        """A field's values over both sides' records; an unchanged pair's from its bases (what its records held
+        when it was last found in sync, and hold still)."""
+        values = {record.values.get(name) for side in (self.left, self.right) for record in side.values()}
+        for base_left, base_right in self.unchanged_bases():
+            values.update((base_left.get(name), base_right.get(name)))
+        return values
 
 
 @dataclass(frozen=True)
@@ -164,6 +194,9 @@ def plan_entity(
     usable_right = _usable(data.right, plan, entity, right_system, options)
     linked_left: set[str] = set()
     linked_right: set[str] = set()
+    if data.unchanged:
+        plan.counts["unchanged"] += len(data.unchanged)
+        plan.counts["in_sync"] += len(data.unchanged) if entity.sync else 0
 
     for link in data.links:
         if link.left_key:
@@ -185,8 +218,12 @@ def plan_entity(
             plan.counts["refused"] += 1
             continue
         if not entity.sync:
-            continue  # linked already; an entity this sync does not write has nothing to reconcile
+            plan.quiet.append(link)  # linked already; an entity this sync does not write has nothing to reconcile
+            continue
+        planned = len(plan.items)
         _plan_pair(plan, mapping, entity, translate, options, pair, link, left, right, None)
+        if len(plan.items) == planned and pair not in plan.pairs:
+            plan.quiet.append(link)
 
     open_left = [record for key, record in usable_left.items() if key not in linked_left]
     open_right = [record for key, record in usable_right.items() if key not in linked_right]

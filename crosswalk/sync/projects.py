@@ -93,7 +93,7 @@ def opportunity_projects(settings: ProjectsSettings) -> PlanExtension:
     ) -> None:
         if entity.name != "project" or not entity.sync:
             return
-        taken = {record.values.get("opportunity") for side in (data.left, data.right) for record in side.values()}
+        taken = data.values_of("opportunity")
         taken |= {item.values.get("opportunity") for item in plan.items if item.action is Action.CREATE}
         customer, opportunity_field = entity.field("customer"), entity.field("opportunity")
         for key, payload, deleted, _digest in engine.store.iter_staged_records(SALESFORCE, "Opportunity"):

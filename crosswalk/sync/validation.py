@@ -36,6 +36,7 @@ class SuiteResult:
     entity: str
     system: str
     evaluated: int = 0
+    unchanged: int = 0  # records not evaluated: unchanged since a plan found their pair with nothing to do
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
     refused: dict[str, list[FieldProblem]] = field(default_factory=dict)  # record key -> problems
 
@@ -92,7 +93,7 @@ def _expectations(
                 gx.expectations.ExpectColumnValuesToBeInSet(column=f"{rule.name}#known", value_set=[True]), rule.name,
                 f"{api} names a {rule.reference} that {system} does not have",
             ))  # fmt: skip
-    for identity in _unique_identities(entity, system, other):
+    for identity in unique_identities(entity, system, other):
         out.append(_Expectation(gx.expectations.ExpectColumnValuesToBeUnique(column=f"@{identity}"), f"@{identity}",
                                 f"{identity} is shared with another {entity.objects[system]} record"))  # fmt: skip
     for check in entity.checks.get(system, ()):
@@ -119,7 +120,8 @@ def _expectations(
     return out
 
 
-def _unique_identities(entity: EntityRule, system: str, other: str) -> list[str]:
+def unique_identities(entity: EntityRule, system: str, other: str) -> list[str]:
+    """The identity fields no two records of a side may share."""
     names = []
     if system in entity.link_fields:
         names.append(entity.link_fields[system].field)
@@ -154,13 +156,15 @@ def validate_side(
         if rule.reference is not None and rule.reference in references:
             known = references[rule.reference]
             columns[f"{rule.name}#known"] = [value is None or value in known for value in columns[rule.name]]
-    for identity in _unique_identities(entity, system, mapping.other(system)):
+    for identity in unique_identities(entity, system, mapping.other(system)):
         columns[f"@{identity}"] = [record.identity.get(identity) for record in rows]
     for check in entity.checks.get(system, ()):
         for name in (check.column, check.argument if check.rule == "equals_column" else None):
             if name is not None:
                 columns[f"!{name}"] = [record.checked.get(name) for record in rows]
-    frame = pd.DataFrame(columns)
+    # Only the columns the suite reads: Great Expectations fingerprints the whole frame of every batch.
+    read = {KEY} | {getattr(e.config, name, None) for e in expectations for name in ("column", "column_A", "column_B")}
+    frame = pd.DataFrame({name: values for name, values in columns.items() if name in read})
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
