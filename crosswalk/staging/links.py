@@ -35,13 +35,14 @@ class LinkWrite:
 @dataclass(frozen=True)
 class InSync:
     """A pair a plan found with nothing to do: each side's state (content hash with the plan context) and identity
-    values, so later plans leave it alone while neither changes."""
+    values ({API field: value}), so later plans leave it alone while neither changes."""
 
+    entity: str
     link_id: int
     left_hash: str
     right_hash: str
-    left_identity: dict[str, str | None]
-    right_identity: dict[str, str | None]
+    left_identity: dict[str, str]
+    right_identity: dict[str, str]
 
 
 class LinkStore:
@@ -55,12 +56,11 @@ class LinkStore:
         return sa.and_(table.c.entity == entity, table.c.left_system == self.left, table.c.right_system == self.right)
 
     def marks(self, entity: str) -> list[LinkMark]:
-        """Every link of the entity without its bases (identities as JSON text: see identity_of), in id order."""
+        """Every link of the entity without its bases, in no set order (an index holds all this reads)."""
         table = schema.id_crosswalk
         query = sa.select(
-            table.c.id, table.c.left_key, table.c.right_key, table.c.left_hash, table.c.right_hash,
-            table.c.left_identity, table.c.right_identity,
-        ).where(self._of(entity)).order_by(table.c.id)  # fmt: skip
+            table.c.id, table.c.left_key, table.c.right_key, table.c.left_hash, table.c.right_hash
+        ).where(self._of(entity))  # fmt: skip
         return list(map(LinkMark._make, self.store.driver_rows(query)))
 
     def links(self, entity: str, ids: Collection[int] | None = None) -> list[LinkState]:
@@ -96,22 +96,51 @@ class LinkStore:
     def mark_in_sync(self, marks: Iterable[InSync]) -> int:
         """Record, for pairs a plan found with nothing to do, each side's state and identity values then; returns
         how many links were marked. A link settled since (its bases rewritten) has lost its marks."""
-        table = schema.id_crosswalk
-        rows = [
-            {"link_id": m.link_id, "left_hash": m.left_hash, "right_hash": m.right_hash,
-             "left_identity": _dump(m.left_identity), "right_identity": _dump(m.right_identity)}
-            for m in marks
-        ]  # fmt: skip
-        if not rows:
+        table, identities = schema.id_crosswalk, schema.link_identities
+        marks = list(marks)
+        if not marks:
             return 0
+        rows = [{"link_id": m.link_id, "left_hash": m.left_hash, "right_hash": m.right_hash} for m in marks]
+        values = [
+            {"link_id": m.link_id, "system": system, "field": name, "sync": self.sync, "entity": m.entity,
+             "value": value}
+            for m in marks
+            for system, identity in ((self.left, m.left_identity), (self.right, m.right_identity))
+            for name, value in identity.items()
+        ]  # fmt: skip
         statement = (
             table.update()
             .where(table.c.id == sa.bindparam("link_id"))
-            .values({name: sa.bindparam(name) for name in rows[0] if name != "link_id"})
+            .values(left_hash=sa.bindparam("left_hash"), right_hash=sa.bindparam("right_hash"))
         )
+        ids = sorted(m.link_id for m in marks)
         with self.store.transaction() as conn:
-            conn.execute(statement, rows)
-        return len(rows)
+            self.store.driver_executemany(conn, statement, rows)
+            for start in range(0, len(ids), _INSERT_CHUNK):
+                conn.execute(identities.delete().where(identities.c.link_id.in_(ids[start : start + _INSERT_CHUNK])))
+            self.store.driver_executemany(conn, identities.insert(), values)
+        return len(marks)
+
+    def identities(self, entity: str, system: str, field: str) -> dict[int, str]:
+        """link id -> the value of `field` its record on `system` had when its pair was marked."""
+        table = schema.link_identities
+        query = sa.select(table.c.link_id, table.c.value).where(
+            table.c.sync == self.sync, table.c.entity == entity, table.c.system == system, table.c.field == field
+        )
+        return dict(self.store.driver_rows(query))
+
+    def holding(self, entity: str, system: str, values: Collection[str]) -> set[int]:
+        """Links whose record on `system` had one of these identity values when its pair was marked."""
+        table = schema.link_identities
+        wanted = sorted(values)
+        found: set[int] = set()
+        for start in range(0, len(wanted), _INSERT_CHUNK):
+            query = sa.select(table.c.link_id).where(
+                table.c.sync == self.sync, table.c.entity == entity, table.c.system == system,
+                table.c.value.in_(wanted[start : start + _INSERT_CHUNK]),
+            )  # fmt: skip
+            found.update(link_id for (link_id,) in self.store.driver_rows(query))
+        return found
 
     def save(self, writes: Iterable[LinkWrite], run_id: str | None) -> list[int]:
         """Insert or update the pairs; returns each pair's link id, in order. Set-based: one executemany for the
@@ -122,7 +151,7 @@ class LinkStore:
         updates = [
             {"link_id": w.id, "left_key": w.left_key, "right_key": w.right_key, "base_left": _dump(w.base_left),
              "base_right": _dump(w.base_right), "last_synced_at": now, "last_run_id": run_id, "left_hash": None,
-             "right_hash": None, "left_identity": None, "right_identity": None}
+             "right_hash": None}
             for w in writes if w.id is not None
         ]  # fmt: skip
         inserts = [
@@ -166,8 +195,3 @@ def _dump(values: dict[str, Value] | None) -> str | None:
 
 def _load(text: str | None) -> dict[str, Value] | None:
     return None if text is None else orjson.loads(text)
-
-
-def identity_of(text: str | None) -> dict[str, str | None]:
-    """Identity values as a link's marks keep them (JSON text)."""
-    return orjson.loads(text) if text else {}

@@ -63,8 +63,7 @@ sa.Index("ix_quarantine_record", quarantine.c.system, quarantine.c.object, quara
 # Links: which record in one system is which record in the other, per entity, with the mapped values each side
 # held after the last sync (the bases of three-way reconcile, JSON). A pair last planned with nothing to do keeps
 # each side's state then (`*_hash`: the staged record's content hash with the plan context, see sync/engine.py) and
-# identity values (JSON: the fields other records refer to it by or must not share): while neither side's state
-# changes, the pair is not mapped, validated or reconciled again.
+# its identity values (link_identities): while neither side's state changes, it is not planned again.
 id_crosswalk = sa.Table(
     "id_crosswalk",
     metadata,
@@ -83,11 +82,33 @@ id_crosswalk = sa.Table(
     sa.Column("base_right", sa.Text),
     sa.Column("matched_by", sa.String(255)),  # how the pair was made: created, link field ..., natural key ...
     sa.Column("created_at", sa.DateTime(timezone=True)),
-    sa.Column("left_identity", sa.Text),
-    sa.Column("right_identity", sa.Text),
     sa.UniqueConstraint("entity", "left_system", "left_key", name="uq_id_crosswalk_left"),
     sa.UniqueConstraint("entity", "right_system", "right_key", name="uq_id_crosswalk_right"),
 )
+
+# The marks' reads: a plan reads every link's keys and marks, and the bases of the pairs it plans only.
+sa.Index(
+    "ix_id_crosswalk_marks", id_crosswalk.c.entity, id_crosswalk.c.left_system, id_crosswalk.c.right_system,
+    id_crosswalk.c.id, id_crosswalk.c.left_key, id_crosswalk.c.right_key, id_crosswalk.c.left_hash,
+    id_crosswalk.c.right_hash,
+)  # fmt: skip
+
+# The identity values of a marked pair's records (the fields other records refer to them by, the fields no two
+# records of a side may share): a plan looks up the values of the records it maps, not every pair's.
+link_identities = sa.Table(
+    "link_identities",
+    metadata,
+    sa.Column("link_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("system", sa.String(32), primary_key=True),
+    sa.Column("field", sa.String(255), primary_key=True),
+    sa.Column("sync", sa.String(32), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+sa.Index(
+    "ix_link_identities_value", link_identities.c.sync, link_identities.c.entity, link_identities.c.system,
+    link_identities.c.value,
+)  # fmt: skip
 
 # A sync run's plan: when, from which mapping, and its counts (the items are in plan_items).
 sync_plans = sa.Table(

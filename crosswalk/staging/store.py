@@ -419,6 +419,21 @@ class StagingStore:
             finally:
                 cursor.close()
 
+    @staticmethod
+    def driver_executemany(conn: sa.Connection, statement: sa.Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a statement once per row through the driver's executemany, compiled once and without SQLAlchemy's
+        per-row processing: for many rows of plain values (text, numbers), inside the caller's transaction."""
+        if not rows:
+            return
+        compiled = statement.compile(dialect=conn.dialect)
+        names = compiled.positiontup
+        params = [tuple(row[name] for name in names) for row in rows] if compiled.positional and names else rows
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(str(compiled), params)
+        finally:
+            cursor.close()
+
     def staged_states(self, system: str, object_name: str) -> dict[str, tuple[Any, str]]:
         """Every staged record of a stream without its payload: key -> (deleted (truthy), content hash)."""
         table = schema.raw_records
@@ -433,16 +448,13 @@ class StagingStore:
         """The staged records of a stream with these keys, as iter_staged_records gives them (in no set order)."""
         table = schema.raw_records
         query = sa.select(table.c.record_key, table.c.payload, table.c.deleted, table.c.content_hash).where(
-            table.c.system == system,
-            table.c.object == object_name,
-            table.c.record_key.in_(sa.bindparam("keys", expanding=True)),
+            table.c.system == system, table.c.object == object_name
         )
         wanted = list(keys)
-        with self.engine.connect() as conn:
-            for start in range(0, len(wanted), _LOOKUP_CHUNK):
-                rows = conn.execute(query, {"keys": wanted[start : start + _LOOKUP_CHUNK]})
-                for key, payload, deleted, digest in rows:
-                    yield key, orjson.loads(payload), bool(deleted), digest
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = query.where(table.c.record_key.in_(wanted[start : start + _LOOKUP_CHUNK]))
+            for key, payload, deleted, digest in self.driver_rows(chunk):
+                yield key, orjson.loads(payload), bool(deleted), digest
 
     def staged_record(self, system: str, object_name: str, key: str) -> dict[str, Any] | None:
         table = schema.raw_records

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crosswalk.staging.intents import DONE, FAILED, Intent, IntentLog, Outcome
-from crosswalk.staging.links import InSync, LinkStore, LinkWrite, identity_of
+from crosswalk.staging.links import InSync, LinkStore, LinkWrite
 from crosswalk.staging.plans import PlanStore
 from crosswalk.staging.store import StagingStore
 from crosswalk.sync.mapper import MappedRecord, ValueTranslator, map_record
@@ -264,12 +264,9 @@ class SyncEngine:
             # Values, not (field, value): a value two fields share only costs a pair mapped that need not be.
             values = {value for record in sides[index].values() for name in fields
                       if (value := record.identity.get(name))}  # fmt: skip
-            if not values:
-                continue
-            for link_id, mark in unchanged.items():
-                identity = identity_of(mark.left_identity if index == 0 else mark.right_identity)
-                if not values.isdisjoint(identity.values()):
-                    clashing.add(link_id)
+            if values:
+                clashing.update(link_id for link_id in self.links.holding(entity.name, system, values)
+                                if link_id in unchanged)  # fmt: skip
         return clashing
 
     def _records(self, entity: EntityRule, system: str) -> Iterable[tuple[str, Mapping[str, Any], bool]]:
@@ -289,8 +286,12 @@ class SyncEngine:
         for entity in self.entity_order():
             started = time.monotonic()
             data = self.entity_data(entity)
+            kept = self._kept_refer_values(entity, data) if entity.name in self.referenced else ({}, {})
             if entity.name in self.referenced:
-                known[entity.name] = {side: self._refer_values(entity, side, data) for side in self.mapping.systems}
+                known[entity.name] = {
+                    system: self._refer_values(entity, system, data, kept_refs)
+                    for system, kept_refs in zip(self.mapping.systems, kept, strict=True)
+                }
             if entity.sync:
                 plan.validation.extend(self._validate(entity, data, known))
             entity_plan = plan_entity(self.mapping, entity, data, translate, self.options)
@@ -298,25 +299,37 @@ class SyncEngine:
                 self.extend_plan(self, entity, data, entity_plan, translate)
             entity_plan.items.extend(outcome.as_item(entity.name) for outcome in entity_plan.pairs.values())
             plan.entities[entity.name] = entity_plan
-            plan.in_sync.extend(self._in_sync(data, entity_plan))
+            plan.in_sync.extend(self._in_sync(entity, data, entity_plan))
             if entity.name in self.referenced:
-                self._register(references, entity, data, entity_plan)
+                self._register(references, entity, data, entity_plan, kept)
             left, right = self.mapping.systems
             progress(f"planned {entity.name}: {len(data.left):,} {left} and {len(data.right):,} {right} records "
                      f"mapped, {len(data.unchanged):,} pairs unchanged, {len(entity_plan.items):,} items, "
                      f"{time.monotonic() - started:.1f}s")  # fmt: skip
         return plan
 
-    def _refer_values(self, entity: EntityRule, system: str, data: EntityData) -> set[str]:
+    def _kept_refer_values(self, entity: EntityRule, data: EntityData) -> tuple[dict[int, str], dict[int, str]]:
+        """Per side, link id -> the value records refer to an unchanged pair's record by (kept with its marks)."""
+        sides: list[dict[int, str]] = []
+        for index, system in enumerate(self.mapping.systems):
+            if not data.unchanged:
+                sides.append({})
+            elif system in entity.refer_by:
+                kept = self.links.identities(entity.name, system, entity.refer_by[system])
+                sides.append({link_id: kept[link_id] for link_id in data.unchanged if link_id in kept})
+            else:
+                sides.append({link_id: key for link_id, mark in data.unchanged.items()
+                              if (key := mark.left_key if index == 0 else mark.right_key)})  # fmt: skip
+        return sides[0], sides[1]
+
+    def _refer_values(self, entity: EntityRule, system: str, data: EntityData, kept: Mapping[int, str]) -> set[str]:
         """The values records refer to this side's records by: mapped ones' and unchanged pairs' kept ones."""
         side = data.left if system == self.mapping.left else data.right
         values = {ref for record in side.values() if (ref := _refer_value(entity, system, record))}
-        for mark in data.unchanged.values():
-            if ref := _kept_refer_value(entity, system, mark, self.mapping.left):
-                values.add(ref)
+        values.update(kept.values())
         return values
 
-    def _in_sync(self, data: EntityData, plan: EntityPlan) -> list[InSync]:
+    def _in_sync(self, entity: EntityRule, data: EntityData, plan: EntityPlan) -> list[InSync]:
         """The pairs this plan found with nothing to do, each side's state and identities to mark them with."""
         busy = {item.pair for item in plan.items}
         marks: list[InSync] = []
@@ -328,8 +341,17 @@ class SyncEngine:
                 continue
             left_hash, right_hash = self.record_state(left.digest), self.record_state(right.digest)
             if (left_hash, right_hash) != (link.left_hash, link.right_hash):  # the same states give the same identities
-                marks.append(InSync(link.id, left_hash, right_hash, dict(left.identity), dict(right.identity)))
+                marks.append(InSync(entity.name, link.id, left_hash, right_hash, self._kept_identity(entity, left),
+                                    self._kept_identity(entity, right)))  # fmt: skip
         return marks
+
+    def _kept_identity(self, entity: EntityRule, record: MappedRecord) -> dict[str, str]:
+        """The identity values a marked pair keeps of a record: what no other record of its side may share, and
+        what records refer to it by."""
+        fields = unique_identities(entity, record.system, self.mapping.other(record.system))
+        if record.system in entity.refer_by:
+            fields.append(entity.refer_by[record.system])
+        return {name: value for name in dict.fromkeys(fields) if (value := record.identity.get(name))}
 
     def plan_writes_to(self, target: str, **kwargs: Any) -> SyncPlan:
         """A plan of only the writes to `target` (a sync's second pass in a run, once the other side's computed
@@ -361,7 +383,14 @@ class SyncEngine:
             results.append(suite)
         return results
 
-    def _register(self, references: LinkReferences, entity: EntityRule, data: EntityData, plan: EntityPlan) -> None:
+    def _register(
+        self,
+        references: LinkReferences,
+        entity: EntityRule,
+        data: EntityData,
+        plan: EntityPlan,
+        kept: tuple[Mapping[int, str], Mapping[int, str]],
+    ) -> None:
         """Make the entity's pairs, stored and planned, resolvable for the entities that refer to it."""
         left_system, right_system = self.mapping.systems
 
@@ -370,9 +399,8 @@ class SyncEngine:
                 return None if system in entity.refer_by else key
             return _refer_value(entity, system, record)
 
-        for mark in data.unchanged.values():
-            references.add(entity.name, _kept_refer_value(entity, left_system, mark, left_system),
-                           _kept_refer_value(entity, right_system, mark, left_system))  # fmt: skip
+        for link_id in data.unchanged:
+            references.add(entity.name, kept[0].get(link_id), kept[1].get(link_id))
         for link in data.links:
             left = data.left.get(link.left_key or "")
             right = data.right.get(link.right_key or "")
@@ -708,14 +736,6 @@ def _refer_value(entity: EntityRule, system: str, record: MappedRecord) -> str |
     if system in entity.refer_by:
         return record.identity.get(entity.refer_by[system])
     return record.key
-
-
-def _kept_refer_value(entity: EntityRule, system: str, mark: LinkMark, left_system: str) -> str | None:
-    """_refer_value of a linked record left unmapped, from the identity values its link keeps."""
-    is_left = system == left_system
-    if system in entity.refer_by:
-        return identity_of(mark.left_identity if is_left else mark.right_identity).get(entity.refer_by[system])
-    return mark.left_key if is_left else mark.right_key
 
 
 def _nested(fields: Mapping[str, Any]) -> dict[str, Any]:

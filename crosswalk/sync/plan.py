@@ -52,17 +52,14 @@ class LinkState:
 
 
 class LinkMark(NamedTuple):
-    """A stored link without its bases: its keys, the state each side's record had when a plan last found the pair
-    with nothing to do, and the identity values each had then (what records refer to it by, what no other record
-    may share). A pair whose records still have those states is left unplanned."""
+    """A stored link without its bases: its keys and the state each side's record had when a plan last found the
+    pair with nothing to do. A pair whose records still have those states is left unplanned."""
 
     id: int
     left_key: str | None
     right_key: str | None
     left_hash: str | None
     right_hash: str | None
-    left_identity: str | None  # JSON text, decoded where it is read
-    right_identity: str | None
 
 
 @dataclass
