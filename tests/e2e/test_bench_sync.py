@@ -17,7 +17,8 @@ from tests.e2e.conftest import REPO
 
 pytestmark = pytest.mark.slow
 BENCH = REPO / "bench" / "sync"
-STAGES = ("extract", "plan", "save_plan", "load_salesforce", "load_intacct", "settle")
+STAGES = ("extract", "plan", "save_plan", "load_salesforce", "load_intacct", "settle", "progress_read", "progress_plan",
+          "progress_load_salesforce", "progress_settle")  # fmt: skip
 RUNS = ("full", "follow-up", "no change", "1% change")
 STAGE_HEADER = "| run | stage | records | seconds | records/s | CPU s | peak RSS MB | API calls |"
 WRITES_HEADER = "| run | target | records written | failed | write calls | calls | floor | calls/floor |"
@@ -61,6 +62,7 @@ def test_bench_sync_prints_every_stage_and_every_target(database_url: str, tmp_p
     assert [c[0] for c in targets] == [
         "full sync: salesforce calls ≤ 1.1 x floor",
         "full sync: intacct calls ≤ 1.1 x floor",
+        "full sync: salesforce progress back calls ≤ 1.1 x floor",
         *(f"plan (map + validate + match + reconcile) ≥ 100,000 records/s: {run}" for run in RUNS),
         "no-change run makes 0 write calls: the run after the full sync (follow-up)",
         "no-change run makes 0 write calls: the run after that (no change)",
@@ -70,6 +72,13 @@ def test_bench_sync_prints_every_stage_and_every_target(database_url: str, tmp_p
     figures = json.loads((tmp_path / "bench.json").read_text())
     assert [run["run"] for run in figures["runs"]] == list(RUNS)
     assert figures["runs"][-1]["edited"] == 1  # one Salesforce project in a hundred, at least one
+    # The full run created Intacct records: its second pass wrote what Intacct computed for them to Salesforce, and
+    # the follow-up, which creates nothing in Intacct, skipped the pass and wrote nothing at all.
+    full, follow_up = figures["runs"][0]["stages"], figures["runs"][1]["stages"]
+    assert full["progress_load_salesforce"]["detail"]["updated"] > 0
+    assert follow_up["progress_plan"]["detail"] == {"skipped": "this run created nothing in Intacct"}
+    targets_met = {c[0]: c[2] for c in targets}
+    assert targets_met["no-change run makes 0 write calls: the run after the full sync (follow-up)"] == "met"
     # A pair a run found in sync with nothing to store is left alone by the next: all but the edited one after the
     # no-change run.
     plans = [run["stages"]["plan"]["detail"]["counts"] for run in figures["runs"]]
