@@ -61,7 +61,8 @@ class LinkStore:
         query = sa.select(
             table.c.id, table.c.left_key, table.c.right_key, table.c.left_hash, table.c.right_hash
         ).where(self._of(entity))  # fmt: skip
-        return list(map(LinkMark._make, self.store.driver_rows(query)))
+        make = tuple.__new__  # the rows are the fields in order: no per-row checks
+        return [make(LinkMark, row) for row in self.store.driver_rows(query)]
 
     def links(self, entity: str, ids: Collection[int] | None = None) -> list[LinkState]:
         """The entity's links with their bases, in id order: every one, or those with these ids."""

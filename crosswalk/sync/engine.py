@@ -181,7 +181,7 @@ class SyncEngine:
         unchanged = self._unchanged(marks, states[0], states[1])
         for index, system in enumerate(systems):
             quiet = {mark.left_key if index == 0 else mark.right_key for mark in unchanged.values()}
-            wanted = {key for key in states[index] if key not in quiet}
+            wanted = states[index].keys() - quiet
             rows = self._staged(entity, system, wanted, len(states[index]))
             self._map_rows(entity, system, rows, sides[index], gone[index])
         while clashing := self._clashing(entity, sides, unchanged):
@@ -259,6 +259,8 @@ class SyncEngine:
     ) -> set[int]:
         """Unchanged pairs with a record sharing a unique identity value with a record mapped now."""
         clashing: set[int] = set()
+        if not unchanged:
+            return clashing
         for index, system in enumerate(self.mapping.systems):
             fields = unique_identities(entity, system, self.mapping.other(system))
             # Values, not (field, value): a value two fields share only costs a pair mapped that need not be.

@@ -64,6 +64,7 @@ class _FieldReader:
     api_field: str
     convert: Callable[[Any], Value]  # raises BadValue
     allowed: frozenset[str] | None  # the side's value-map values, when the field has a value map
+    dotted: bool  # a path into nested objects (most fields are top-level: read without dotted_get's call)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ def _reader(mapping: SyncMapping, entity: EntityRule, system: str) -> _SideReade
             allowed = None
             if rule.values:
                 allowed = frozenset(rule.values) if system == mapping.left else frozenset(rule.values.values())
-            fields.append(_FieldReader(rule.name, rule.fields[system], _converter(rule.type), allowed))
+            api_field = rule.fields[system]
+            fields.append(_FieldReader(rule.name, api_field, _converter(rule.type), allowed, "." in api_field))
         checked = {name for check in entity.checks.get(system, ()) for name in (check.column, check.argument)
                    if name == check.column or check.rule == "equals_column"}  # fmt: skip
         reader = _SideReader(identity_fields(entity, system, mapping.other(system)), tuple(fields), tuple(checked))
@@ -131,13 +133,14 @@ def map_record(
 ) -> MappedRecord:
     reader = _reader(mapping, entity, system)
     out = MappedRecord(system=system, object=entity.objects[system], key=key, values={})
+    get = payload.get
     for api_field in reader.identity:
-        raw = dotted_get(payload, api_field)
+        raw = dotted_get(payload, api_field) if "." in api_field else get(api_field)
         out.identity[api_field] = None if raw is None or raw == "" else str(raw)
     values = out.values
     for field_reader in reader.fields:
         api_field = field_reader.api_field
-        raw = dotted_get(payload, api_field)
+        raw = dotted_get(payload, api_field) if field_reader.dotted else get(api_field)
         try:
             value = field_reader.convert(raw)
         except BadValue as exc:

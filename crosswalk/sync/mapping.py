@@ -15,6 +15,7 @@ import difflib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,8 @@ class FieldRule:
         source = systems[0] if target == systems[1] else systems[1]
         return self.direction == f"{source}_to_{target}"
 
-    @property
-    def inverse_values(self) -> dict[str, str]:
+    @cached_property
+    def inverse_values(self) -> dict[str, str]:  # read for every translated value: made once
         return {right: left for left, right in self.values.items()}
 
 

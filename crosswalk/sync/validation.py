@@ -16,7 +16,6 @@ from typing import Any
 
 from crosswalk.sync.mapper import FieldProblem, MappedRecord
 from crosswalk.sync.mapping import EntityRule, SyncMapping
-from crosswalk.sync.values import FieldType
 
 KEY = "_key"
 STAGE = "validate"
@@ -148,22 +147,25 @@ def validate_side(
     expectations = _expectations(mapping, entity, system, references)
     if not rows or not expectations:
         return result
+    # Only the columns the suite reads: Great Expectations fingerprints the whole frame of every batch.
+    read = {KEY} | {getattr(e.config, name, None) for e in expectations for name in ("column", "column_A", "column_B")}
     columns: dict[str, list[Any]] = {KEY: [record.key for record in rows]}
     for rule in entity.fields:
-        columns[rule.name] = [record.values.get(rule.name) for record in rows]
-        if rule.type in (FieldType.DECIMAL, FieldType.INTEGER):
-            columns[f"{rule.name}#number"] = [_number(record.values.get(rule.name)) for record in rows]
-        if rule.reference is not None and rule.reference in references:
-            known = references[rule.reference]
-            columns[f"{rule.name}#known"] = [value is None or value in known for value in columns[rule.name]]
+        name, number, known_name = rule.name, f"{rule.name}#number", f"{rule.name}#known"
+        if {name, number, known_name} & read:
+            values = [record.values.get(name) for record in rows]
+            columns[name] = values
+            if number in read:
+                columns[number] = [_number(value) for value in values]
+            if known_name in read and rule.reference is not None:
+                known = references[rule.reference]
+                columns[known_name] = [value is None or value in known for value in values]
     for identity in unique_identities(entity, system, mapping.other(system)):
         columns[f"@{identity}"] = [record.identity.get(identity) for record in rows]
     for check in entity.checks.get(system, ()):
         for name in (check.column, check.argument if check.rule == "equals_column" else None):
             if name is not None:
                 columns[f"!{name}"] = [record.checked.get(name) for record in rows]
-    # Only the columns the suite reads: Great Expectations fingerprints the whole frame of every batch.
-    read = {KEY} | {getattr(e.config, name, None) for e in expectations for name in ("column", "column_A", "column_B")}
     frame = pd.DataFrame({name: values for name, values in columns.items() if name in read})
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
