@@ -80,19 +80,24 @@ class LinkStore:
     def bases(self, entity: str, ids: Collection[int]) -> Iterator[tuple[dict[str, Value], dict[str, Value]]]:
         """(base_left, base_right) of the entity's links with these ids."""
         table = schema.id_crosswalk
-        query = sa.select(table.c.base_left, table.c.base_right).where(self._of(entity))
-        for base_left, base_right in self._rows(query, table.c.id, ids):
+        query = sa.select(table.c.id, table.c.base_left, table.c.base_right).where(self._of(entity))
+        for _id, base_left, base_right in self._rows(query, table.c.id, ids):
             yield _load(base_left) or {}, _load(base_right) or {}
 
     def _rows(
         self, query: sa.Select[Any], id_column: sa.ColumnElement[int], ids: Collection[int] | None
     ) -> Iterator[Sequence[Any]]:
+        """The query's rows (its first column the link id): all, or those with these ids."""
         if ids is None:
             yield from self.store.driver_rows(query.order_by(id_column))
             return
-        wanted = sorted(ids)
-        for start in range(0, len(wanted), _INSERT_CHUNK):
-            yield from self.store.driver_rows(query.where(id_column.in_(wanted[start : start + _INSERT_CHUNK])))
+        if len(ids) > _LOOKUP_IDS:  # many: one scan, filtered here, beats lists of ids written into the SQL
+            wanted = set(ids)
+            yield from (row for row in self.store.driver_rows(query) if row[0] in wanted)
+            return
+        listed = sorted(ids)
+        for start in range(0, len(listed), _INSERT_CHUNK):
+            yield from self.store.driver_rows(query.where(id_column.in_(listed[start : start + _INSERT_CHUNK])))
 
     def mark_in_sync(self, marks: Iterable[InSync]) -> int:
         """Record, for pairs a plan found with nothing to do, each side's state and identity values then; returns
@@ -188,6 +193,7 @@ class LinkStore:
 
 
 _INSERT_CHUNK = 5_000  # rows per multi-row insert (SQLAlchemy splits further to the driver's parameter limits)
+_LOOKUP_IDS = 2_000  # links read by id up to this many; more are read in one scan of the entity's links
 
 
 def _dump(values: dict[str, Value] | None) -> str | None:
