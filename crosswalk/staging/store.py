@@ -410,11 +410,13 @@ class StagingStore:
     def driver_rows(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
         """All rows of a query as the database driver returns them (no SQLAlchemy type processing: SQLite gives
         booleans as 0/1): for large reads of plain columns, where per-row processing is most of the cost."""
-        compiled = query.compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True})
+        compiled = query.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+        values = compiled.params
+        params = [values[name] for name in compiled.positiontup or ()] if compiled.positional else values
         with self.engine.connect() as conn:
             cursor = conn.connection.cursor()
             try:
-                cursor.execute(str(compiled))
+                cursor.execute(str(compiled), params)
                 return list(cursor.fetchall())
             finally:
                 cursor.close()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crosswalk.config import projects_settings
 from crosswalk.staging import StagingStore, schema
-from crosswalk.staging.links import LinkStore, LinkWrite
+from crosswalk.staging.links import InSync, LinkStore, LinkWrite
 from crosswalk.sync.engine import SyncEngine, SyncPlan
 from crosswalk.sync.plan import Action
 from crosswalk.sync.projects import projects_engine
@@ -131,3 +131,18 @@ def test_an_opportunity_an_unchanged_project_names_is_not_asked_again(store: Sta
     plan = engine.plan()
     assert plan.counts()["unchanged"] == 2
     assert not [i for i in plan.items if i.action is Action.CREATE]
+
+
+def test_keys_and_identity_values_with_percent_signs_and_quotes_are_read_as_they_are(store: StagingStore) -> None:
+    keys = ["50%off", "x'y", "plain"]
+    stage(store, "intacct", "PROJECT", [intacct_project(RECORDNO=key, PROJECTID=f"P-{key}") for key in keys],
+          "RECORDNO")  # fmt: skip
+    assert sorted(store.staged_states("intacct", "PROJECT")) == sorted(keys)
+    assert sorted(row[0] for row in store.iter_staged_records_of("intacct", "PROJECT", keys[:2])) == sorted(keys[:2])
+
+    links = LinkStore(store, "projects", ("intacct", "salesforce"))
+    ids = links.save([LinkWrite(None, "project", key, f"a0{index}", {}, {}) for index, key in enumerate(keys)], "r1")
+    links.mark_in_sync([InSync("project", link_id, "l", "r", {"PROJECTID": f"P-{key}"}, {})
+                        for link_id, key in zip(ids, keys, strict=True)])  # fmt: skip
+    assert links.holding("project", "intacct", ["P-50%off", "P-x'y"]) == set(ids[:2])
+    assert links.identities("project", "intacct", "PROJECTID") == {i: f"P-{k}" for i, k in zip(ids, keys, strict=True)}
