@@ -1,5 +1,7 @@
 """Links between records of two systems (table id_crosswalk), with each side's base: the values it held after the
-last sync. Read whole per entity for a plan; written in one transaction per batch of pairs that the load settled."""
+last sync, and the marks of a pair a plan found with nothing to do (each side's state then; its records' identity
+values in link_identities). A plan reads every link's keys and marks, and the bases of the pairs it plans; links are
+written in one transaction per batch of pairs that the load settled, marks when a plan is saved."""
 
 from __future__ import annotations
 
