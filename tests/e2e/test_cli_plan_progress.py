@@ -39,10 +39,13 @@ def test_plan_reports_each_entity_on_stderr(store: StagingStore, database_url: s
     planned = {}
     for line in lines[1:]:
         match = re.fullmatch(
-            r"planned (\w+): (\d+) intacct and (\d+) salesforce records, ([\d,]+) items, \d+\.\ds", line
+            r"planned (\w+): (\d+) intacct and (\d+) salesforce records mapped, ([\d,]+) pairs unchanged, "
+            r"([\d,]+) items, \d+\.\ds",
+            line,
         )
         assert match, line
-        planned[match.group(1)] = (int(match.group(2)), int(match.group(3)), int(match.group(4).replace(",", "")))
+        assert match.group(4) == "0"  # a first plan: no pair was found in sync before
+        planned[match.group(1)] = (int(match.group(2)), int(match.group(3)), int(match.group(5).replace(",", "")))
     assert list(planned) == ["customer", "project", "task"]  # reference order
     assert planned["customer"][:2] == (1, 2)
     assert planned["project"][:2] == (PROJECTS, 1)
