@@ -25,7 +25,6 @@ from dagster import (
 from crosswalk.clients.catalog import find_stream
 from crosswalk.config import config_path, extract_settings, projects_settings
 from crosswalk.extract.runner import extract_stream
-from crosswalk.staging.intents import DONE
 from crosswalk.sync.engine import SyncEngine, SyncPlan
 from crosswalk.sync.mapping import load_mapping
 from crosswalk.sync.plan import Action, PlanItem
@@ -242,12 +241,8 @@ def build_projects_assets() -> list[AssetsDefinition]:
 
     def intacct_created(context: AssetExecutionContext) -> int:
         """Records this run's load created in Intacct: Intacct computes their progress fields once they exist."""
-        store = context.resources.staging.store
-        engine = projects_engine(store, projects_settings())
-        plan_id = plan_id_of(context.run_id)
-        done = engine.intents.outcomes(plan_id)
-        creates = engine.plans.items(plan_id, action=Action.CREATE.value, target=INTACCT)
-        return sum(1 for s in creates if s.seq in done and done[s.seq].state == DONE)
+        engine = projects_engine(context.resources.staging.store, projects_settings())
+        return engine.created_in(plan_id_of(context.run_id), INTACCT)
 
     def read_again(context: AssetExecutionContext, system: str) -> int:
         store = context.resources.staging.store

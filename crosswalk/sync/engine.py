@@ -207,7 +207,7 @@ class SyncEngine:
     def _unchanged(
         self, marks: Sequence[LinkMark], left: Mapping[str, tuple[Any, str]], right: Mapping[str, tuple[Any, str]]
     ) -> dict[int, LinkMark]:
-        context, absent = self.context, (True, "")
+        state, absent = self.record_state, (True, "")
         unchanged: dict[int, LinkMark] = {}
         for mark in marks:
             left_hash, right_hash = mark.left_hash, mark.right_hash
@@ -217,7 +217,7 @@ class SyncEngine:
             right_deleted, right_digest = right.get(mark.right_key or "", absent)
             if left_deleted or right_deleted:
                 continue
-            if left_digest[:48] + context == left_hash and right_digest[:48] + context == right_hash:
+            if state(left_digest) == left_hash and state(right_digest) == right_hash:
                 unchanged[mark.id] = mark
         return unchanged
 
@@ -472,6 +472,12 @@ class SyncEngine:
                     self.store.resolve_quarantine(system, object_name, stage, fixed)
 
     # ---- load --------------------------------------------------------------------------------------------
+
+    def created_in(self, plan_id: str, target: str) -> int:
+        """Records the plan's creates made in `target` (a sync's second pass runs only when the run made some)."""
+        done = self.intents.outcomes(plan_id)
+        creates = self.plans.items(plan_id, action=Action.CREATE.value, target=target)
+        return sum(1 for s in creates if s.seq in done and done[s.seq].state == DONE)
 
     def recover(self, target: str, writer: RecordWriter) -> int:
         """Close the open intents of an interrupted run: a create whose record the target has is done. An update has
