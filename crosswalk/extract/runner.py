@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crosswalk.extract.errors import BadResponseError, CredentialsError, ExtractError
-from crosswalk.extract.heap import long_lived_objects_frozen
 from crosswalk.extract.prefetch import prefetched
 from crosswalk.extract.source import Record, StreamSource
 from crosswalk.extract.streams import DeleteDetection, StreamSpec, parse_stamp
+from crosswalk.heap import long_lived_objects_frozen
 from crosswalk.staging.store import RawRecord, StagingStore, WriteCounts
 
 PREVIEW_ROWS = 5
