@@ -146,3 +146,15 @@ def test_keys_and_identity_values_with_percent_signs_and_quotes_are_read_as_they
                         for link_id, key in zip(ids, keys, strict=True)])  # fmt: skip
     assert links.holding("project", "intacct", ["P-50%off", "P-x'y"]) == set(ids[:2])
     assert links.identities("project", "intacct", "PROJECTID") == {i: f"P-{k}" for i, k in zip(ids, keys, strict=True)}
+
+
+def test_a_plan_runs_with_the_collector_paused_and_leaves_it_on(store: StagingStore) -> None:
+    import gc
+
+    engine = linked_world(store)
+    seen: list[bool] = []
+    plan = engine.plan(progress=lambda _message: seen.append(gc.isenabled()))
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    engine.save_plan(plan, "run-3")
+    assert gc.isenabled()
