@@ -21,7 +21,7 @@ from dagster import (
     asset,
 )
 
-from assets.sync import check_name, check_result, plan_metadata, written_markdown
+from assets.projects_sync import check_name, check_result, plan_metadata, written_markdown
 from crosswalk.clients.catalog import find_stream
 from crosswalk.config import config_path, extract_settings, quickbooks_sync_settings
 from crosswalk.extract.runner import extract_stream

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dagster import Definitions
 
 from assets.extract import EXTRACT_ASSETS
+from assets.projects_sync import build_projects_assets
 from assets.quickbooks_sync import build_quickbooks_sync_assets
-from assets.sync import build_projects_assets
 from crosswalk.config import extract_settings, load_settings, projects_settings, quickbooks_sync_settings
 from pipelines.alerts import build_alerts
 from pipelines.jobs import JOBS
