@@ -7,12 +7,9 @@ ends with every sent document's state in ESP+.
 """
 
 from collections.abc import Iterator
-from typing import Any
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -21,16 +18,25 @@ from dagster import (
     asset,
 )
 
-from assets.projects_sync import check_name, check_result, plan_metadata, written_markdown
-from crosswalk.clients.catalog import find_stream
-from crosswalk.config import config_path, extract_settings, quickbooks_sync_settings
-from crosswalk.extract.runner import extract_stream
+from assets.sync_steps import (
+    SyncSteps,
+    build_load,
+    check_specs,
+    checks_not_run,
+    plan_checks,
+    plan_metadata,
+    read_again,
+    system_step,
+    write_plan,
+)
+from crosswalk.config import config_path, quickbooks_sync_settings
 from crosswalk.staging import StagingStore
-from crosswalk.sync.engine import LoadResult, SyncEngine, SyncPlan
+from crosswalk.sync.engine import SyncEngine, SyncPlan
 from crosswalk.sync.quickbooks import (
     ESP,
     QUICKBOOKS,
     SYNC,
+    QuickBooksSync,
     load_quickbooks_mapping,
     quickbooks_engine,
     status_plan,
@@ -53,27 +59,19 @@ def disabled_reason() -> str | None:
     return f"quickbooks.enabled is false in {config_path()}: nothing is planned or written"
 
 
-def engine_for(store: StagingStore) -> SyncEngine:
+def engine_and_sync(store: StagingStore) -> tuple[SyncEngine, QuickBooksSync]:
     settings = quickbooks_sync_settings()
-    engine, _sync = quickbooks_engine(
+    return quickbooks_engine(
         store, settings.mapping_path, on_delete=settings.on_delete,
         allow_billable_with_invoices=settings.allow_billable_with_invoices,
     )  # fmt: skip
-    return engine
 
 
-def load_metadata(result: LoadResult, settled: Any) -> dict[str, Any]:
-    return {
-        "created": result.created,
-        "updated": result.updated,
-        "failed": result.failed,
-        "retry_next_run": result.retryable,
-        "recovered": result.recovered,
-        "api_calls": result.api_calls,
-        "links_saved": settled["saved"],
-        "errors": MetadataValue.json(result.errors[:50]),
-        "written": MetadataValue.md(written_markdown(result.target, result.written)),
-    }
+def engine_for(store: StagingStore) -> SyncEngine:
+    return engine_and_sync(store)[0]
+
+
+STEPS = SyncSteps(GROUP, engine_for, plan_id_of, disabled_reason)
 
 
 def build_quickbooks_sync_assets() -> list[AssetsDefinition]:
@@ -85,38 +83,22 @@ def build_quickbooks_sync_assets() -> list[AssetsDefinition]:
         key=PLAN_KEY,
         group_name=GROUP,
         deps=deps,
-        check_specs=[
-            AssetCheckSpec(
-                name=check_name(entity, system),
-                asset=PLAN_KEY,
-                description=f"Great Expectations suite over the {system} side's {entity} records: required fields, "
-                "unique ids, references, totals equal to the lines, items on every line, sane quantities and "
-                "amounts, currency of the party.",
-            )
-            for entity, system in suites
-        ],
+        check_specs=check_specs(PLAN_KEY, suites, lambda entity, system: f"Great Expectations suite over the "
+                                f"{system} side's {entity} records: required fields, unique ids, references, totals "
+                                "equal to the lines, items on every line, sane quantities and amounts, currency of "
+                                "the party."),
         code_version=mapping.content_hash[:16],
         required_resource_keys={"staging"},
         description="Map, match and reconcile ESP+ companies, items and documents with QuickBooks Online into a "
         "write plan (create / update with field diffs / refused / held back / review), stored before any write.",
     )
     def plan(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
-        reason = disabled_reason()
-        if reason:
+        if reason := disabled_reason():
             context.log.info(reason)
             yield MaterializeResult(metadata={"skipped": reason})
-            for entity, system in suites:
-                yield AssetCheckResult(
-                    check_name=check_name(entity, system), passed=True, severity=AssetCheckSeverity.WARN,
-                    description="not evaluated: the QuickBooks sync is off", metadata={"skipped": reason},
-                )  # fmt: skip
+            yield from checks_not_run(suites, "not evaluated: the QuickBooks sync is off", reason)
             return
-        settings = quickbooks_sync_settings()
-        store = context.resources.staging.store
-        engine, sync = quickbooks_engine(
-            store, settings.mapping_path, on_delete=settings.on_delete,
-            allow_billable_with_invoices=settings.allow_billable_with_invoices,
-        )  # fmt: skip
+        engine, sync = engine_and_sync(context.resources.staging.store)
         sync_plan = engine.plan()
         sync_plan.plan_id = plan_id_of(context.run_id)
         engine.save_plan(sync_plan, context.run_id)
@@ -130,58 +112,12 @@ def build_quickbooks_sync_assets() -> list[AssetsDefinition]:
             f"refused ({len(sync.held)} held back by ESP+'s send permissions), {metadata['review']} to review"
         )
         yield MaterializeResult(metadata=metadata)
-        evaluated = {(suite.entity, suite.system) for suite in sync_plan.validation}
-        for suite in sync_plan.validation:
-            yield check_result(suite)
-        for entity, system in suites:
-            if (entity, system) not in evaluated:
-                yield AssetCheckResult(check_name=check_name(entity, system), passed=True,
-                                       severity=AssetCheckSeverity.WARN, description="no records")  # fmt: skip
+        yield from plan_checks(sync_plan, suites, lambda _entity: "no records")
 
-    def build_load(target: str, after: AssetKey, description: str) -> AssetsDefinition:
-        @asset(
-            key=AssetKey([GROUP, f"load_{target}"]),
-            group_name=GROUP,
-            deps=[after],
-            required_resource_keys={"staging", target},
-            kinds={target},
-            pool=target,
-            description=description,
-        )
-        def load(context: AssetExecutionContext) -> MaterializeResult:
-            reason = disabled_reason()
-            if reason:
-                return MaterializeResult(metadata={"skipped": reason})
-            store = context.resources.staging.store
-            engine = engine_for(store)
-            writer = getattr(context.resources, target).source(store, extract_settings())
-            plan_id = plan_id_of(context.run_id)
-            result = engine.load(plan_id, target, writer, context.run_id, progress=context.log.info)
-            settled = engine.settle(plan_id, context.run_id)
-            context.log.info(
-                f"{target}: {result.created} created, {result.updated} updated, {result.failed} refused, "
-                f"{result.retryable} to retry, {result.api_calls} calls"
-            )
-            return MaterializeResult(metadata=load_metadata(result, settled))
-
-        return load
-
-    load_quickbooks = build_load(QUICKBOOKS, PLAN_KEY, "Write this run's plan to QuickBooks Online: batches of up "
-                                 "to 30, each write committed as an intent first, looked up before any retry.")
-    load_esp = build_load(ESP, AssetKey([GROUP, f"load_{QUICKBOOKS}"]), "Write the links of the companies and "
+    load_quickbooks = build_load(STEPS, QUICKBOOKS, PLAN_KEY, "Write this run's plan to QuickBooks Online: batches "
+                                 "of up to 30, each write committed as an intent first, looked up before any retry.")
+    load_esp = build_load(STEPS, ESP, AssetKey([GROUP, f"load_{QUICKBOOKS}"]), "Write the links of the companies and "
                           "documents QuickBooks Online created or matched back to ESP+.")
-
-    def read_again(context: AssetExecutionContext, system: str) -> int:
-        store = context.resources.staging.store
-        settings = extract_settings()
-        source = getattr(context.resources, system).source(store, settings)
-        read = 0
-        for stream_system, object_name in status_streams():
-            if stream_system == system:
-                result = extract_stream(find_stream(system, object_name), source, store, context.run_id,
-                                        key_scan_every=settings.key_scan_every)  # fmt: skip
-                read += result.rows_read
-        return read
 
     def changed_since_the_send(store: StagingStore, run_id: str) -> int:
         """Records the reads after the send found new, changed or deleted (0: the send's plan, which already held
@@ -193,35 +129,21 @@ def build_quickbooks_sync_assets() -> list[AssetsDefinition]:
             if stream in wanted and row["run_id"] == run_id
         )
 
-    @asset(
-        key=AssetKey([GROUP, "read_quickbooks_again"]),
-        group_name=GROUP,
-        deps=[AssetKey([GROUP, f"load_{ESP}"])],
-        required_resource_keys={"staging", QUICKBOOKS},
-        kinds={QUICKBOOKS},
-        pool=QUICKBOOKS,
-        description="Read QuickBooks Online's invoices, purchase orders and bills again (incrementally) once written: "
-        "the numbers, SyncTokens, balances and totals QBO gave them.",
-    )
+    @system_step(STEPS, "read_quickbooks_again", AssetKey([GROUP, f"load_{ESP}"]), QUICKBOOKS,
+                 "Read QuickBooks Online's invoices, purchase orders and bills again (incrementally) once written: "
+                 "the numbers, SyncTokens, balances and totals QBO gave them.")  # fmt: skip
     def read_quickbooks_again(context: AssetExecutionContext) -> MaterializeResult:
         if reason := disabled_reason():
             return MaterializeResult(metadata={"skipped": reason})
-        return MaterializeResult(metadata={"documents_read": read_again(context, QUICKBOOKS)})
+        return MaterializeResult(metadata={"documents_read": read_again(context, QUICKBOOKS, status_streams())})
 
-    @asset(
-        key=AssetKey([GROUP, "status_back"]),
-        group_name=GROUP,
-        deps=[AssetKey([GROUP, "read_quickbooks_again"])],
-        required_resource_keys={"staging", ESP},
-        kinds={ESP},
-        pool=ESP,
-        description="Read ESP+'s documents again and write what QuickBooks Online holds now (number, SyncToken, "
-        "balance, a total that differs) onto each sent document's QuickBooks send state (SPEC B8).",
-    )
+    @system_step(STEPS, "status_back", AssetKey([GROUP, "read_quickbooks_again"]), ESP,
+                 "Read ESP+'s documents again and write what QuickBooks Online holds now (number, SyncToken, "
+                 "balance, a total that differs) onto each sent document's QuickBooks send state (SPEC B8).")
     def status_back(context: AssetExecutionContext) -> MaterializeResult:
         if reason := disabled_reason():
             return MaterializeResult(metadata={"skipped": reason})
-        read = read_again(context, ESP)
+        read = read_again(context, ESP, status_streams())
         store = context.resources.staging.store
         if not changed_since_the_send(store, context.run_id):
             return MaterializeResult(metadata={
@@ -232,10 +154,8 @@ def build_quickbooks_sync_assets() -> list[AssetsDefinition]:
         sync_plan: SyncPlan = status_plan(engine)
         sync_plan.plan_id = plan_id_of(context.run_id, "status")
         engine.save_plan(sync_plan, context.run_id)
-        writer = getattr(context.resources, ESP).source(store, extract_settings())
-        result = engine.load(sync_plan.plan_id, ESP, writer, context.run_id, progress=context.log.info)
-        settled = engine.settle(sync_plan.plan_id, context.run_id)
+        result, metadata = write_plan(context, engine, sync_plan.plan_id, ESP)
         context.log.info(f"status back: {result.updated} ESP+ documents updated, {result.failed} refused")
-        return MaterializeResult(metadata={"documents_read_again": read, **load_metadata(result, settled)})
+        return MaterializeResult(metadata={"documents_read_again": read, **metadata})
 
     return [plan, load_quickbooks, load_esp, read_quickbooks_again, status_back]
