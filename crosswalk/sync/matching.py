@@ -120,6 +120,7 @@ def _accept_claims(
     for left_key, right_key in claims:
         per_left[left_key].append(right_key)
         per_right[right_key].append(left_key)
+    named: dict[frozenset[str], str] = {}  # the few sets of link fields -> how their matches are described
     for (left_key, right_key), fields in sorted(claims.items()):
         if left_key in held or right_key in held:
             continue
@@ -129,7 +130,9 @@ def _accept_claims(
             result.reviews.append(Review(mapping.right, right_key, tuple(per_right[right_key]), reason))
             held.update((left_key, right_key))
             continue
-        result.matches.append(Match(left_key, right_key, "link field " + ", ".join(sorted(fields))))
+        key = frozenset(fields)
+        how = named.get(key) or named.setdefault(key, "link field " + ", ".join(sorted(fields)))
+        result.matches.append(Match(left_key, right_key, how))
         left_open.pop(left_key, None)
         right_open.pop(right_key, None)
 

@@ -125,8 +125,11 @@ def _reconcile_field(
         out.base_left[name], out.base_right[name] = lv, rv
         return
     ok_lr, lv_as_right, why_lr = _try(translate, rule, systems[1], lv)
+    if ok_lr and lv_as_right == rv:  # in sync through the value map or the link: the other way need not be tried
+        out.base_left[name], out.base_right[name] = lv, rv
+        return
     ok_rl, rv_as_left, why_rl = _try(translate, rule, systems[0], rv)
-    if (ok_lr and lv_as_right == rv) or (ok_rl and rv_as_left == lv):
+    if ok_rl and rv_as_left == lv:
         out.base_left[name], out.base_right[name] = lv, rv
         return
     bl = left.base.get(name, _MISSING) if left.base is not None else _MISSING
