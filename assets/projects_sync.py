@@ -59,7 +59,8 @@ STEPS = SyncSteps(GROUP, engine_for, plan_id_of, disabled_reason)
 
 def build_projects_assets() -> list[AssetsDefinition]:
     mapping = load_mapping(projects_settings().mapping_path)  # a bad mapping stops the code location, naming it
-    deps = [AssetKey([system, object_name.lower()]) for system, object_name in streams_read(mapping)]
+    streams = streams_read(mapping)  # what the plan reads, and what the second pass reads again
+    deps = [AssetKey([system, object_name.lower()]) for system, object_name in streams]
 
     suites = suite_names(mapping)
 
@@ -105,9 +106,6 @@ def build_projects_assets() -> list[AssetsDefinition]:
         """Records this run's load created in Intacct: Intacct computes their progress fields once they exist."""
         return engine_for(context.resources.staging.store).created_in(plan_id_of(context.run_id), INTACCT)
 
-    def read_projects_again(context: AssetExecutionContext, system: str) -> int:
-        return read_again(context, system, streams_read(engine_for(context.resources.staging.store).mapping))
-
     @system_step(STEPS, "read_intacct_again", AssetKey([SYNC, f"load_{INTACCT}"]), INTACCT,
                  "When this run created records in Intacct, read Intacct again (incrementally): the progress, "
                  "record URLs and other values Intacct computes for them.")  # fmt: skip
@@ -117,7 +115,7 @@ def build_projects_assets() -> list[AssetsDefinition]:
         created = intacct_created(context)
         if not created:
             return MaterializeResult(metadata={"skipped": "this run created nothing in Intacct", "created": 0})
-        return MaterializeResult(metadata={"created": created, "records_read": read_projects_again(context, INTACCT)})
+        return MaterializeResult(metadata={"created": created, "records_read": read_again(context, INTACCT, streams)})
 
     @system_step(STEPS, "progress_back", AssetKey([SYNC, "read_intacct_again"]), SALESFORCE,
                  "When this run created records in Intacct, read Salesforce again and write what Intacct computed "
@@ -127,7 +125,7 @@ def build_projects_assets() -> list[AssetsDefinition]:
             return MaterializeResult(metadata={"skipped": reason})
         if not intacct_created(context):
             return MaterializeResult(metadata={"skipped": "this run created nothing in Intacct"})
-        read = read_projects_again(context, SALESFORCE)
+        read = read_again(context, SALESFORCE, streams)
         engine = engine_for(context.resources.staging.store)
         sync_plan = engine.plan_writes_to(SALESFORCE)
         sync_plan.plan_id = plan_id_of(context.run_id, "progress")
