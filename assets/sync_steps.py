@@ -28,7 +28,7 @@ from crosswalk.clients.catalog import SALESFORCE, find_stream
 from crosswalk.config import extract_settings
 from crosswalk.extract.runner import extract_stream
 from crosswalk.staging import StagingStore
-from crosswalk.sync.engine import LoadResult, SyncEngine, SyncPlan
+from crosswalk.sync.engine import PLAN_PHASES, LoadResult, SyncEngine, SyncPlan
 from crosswalk.sync.plan import Action, PlanItem
 from crosswalk.sync.validation import SuiteResult
 
@@ -61,6 +61,11 @@ def plan_metadata(plan: SyncPlan) -> dict[str, Any]:
         "review": counts["review"],
         "flagged": sum(1 for item in plan.items if item.action is Action.FLAG),
         "by_action": MetadataValue.json(dict(sorted(by_action.items()))),
+        # Where the plan's time went (read_map, validate, match_reconcile, references), for tuning large syncs.
+        "plan_seconds": MetadataValue.json(
+            {phase: round(plan.seconds[phase], 2) for phase in PLAN_PHASES}
+            | {"total": round(sum(plan.seconds.values()), 2)}
+        ),
         "preview": MetadataValue.md(plan_preview(plan.items)),
     }
 

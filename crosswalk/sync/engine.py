@@ -40,6 +40,11 @@ WRITE_CHUNK = 9_600  # writes whose intents are committed together before they a
 WRITTEN_SAMPLE = 25  # records a load names in its report
 # Records to map at or above this share of a stream are read in one scan of it, fewer by key.
 SCAN_SHARE = 0.25
+# A plan's time, per phase: staged records read and mapped (and the links and marks that choose them), the
+# validation suites, matching + reconcile + plan items (and a sync's own planning), and what makes an entity's pairs
+# resolvable by the entities after it and marks the pairs found in sync.
+READ_MAP, VALIDATE, RECONCILE, REFERENCES = "read_map", "validate", "match_reconcile", "references"
+PLAN_PHASES = (READ_MAP, VALIDATE, RECONCILE, REFERENCES)
 
 
 def pending_reference(pair: str) -> str:
@@ -81,6 +86,8 @@ class SyncPlan:
     entities: dict[str, EntityPlan] = field(default_factory=dict)
     validation: list[SuiteResult] = field(default_factory=list)
     in_sync: list[InSync] = field(default_factory=list)  # pairs found with nothing to do: marked when saved
+    seconds: Counter[str] = field(default_factory=Counter)  # where planning took its time: PLAN_PHASES
+
 
     @property
     def items(self) -> list[PlanItem]:
@@ -107,6 +114,25 @@ class LoadResult:
     api_calls: int = 0
     errors: list[str] = field(default_factory=list)
     written: list[tuple[str, str, str, str]] = field(default_factory=list)  # first writes: entity, action, object, key
+
+
+class _PhaseClock:
+    """Seconds per phase of one entity's planning, each lap charged to the phase it names."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] += now - self._last
+        self._last = now
+
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def describe(self) -> str:
+        return ", ".join(f"{phase} {self.seconds[phase]:.1f}s" for phase in PLAN_PHASES if phase in self.seconds)
 
 
 class SyncEngine:
@@ -291,28 +317,34 @@ class SyncEngine:
         translate = ValueTranslator(self.mapping, references)
         known: dict[str, dict[str, set[str]]] = {}  # entity -> system -> values records refer to it by
         for entity in self.entity_order():
-            started = time.monotonic()
+            clock = _PhaseClock()
             data = self.entity_data(entity)
+            clock.lap(READ_MAP)
             kept = self._kept_refer_values(entity, data) if entity.name in self.referenced else ({}, {})
             if entity.name in self.referenced:
                 known[entity.name] = {
                     system: self._refer_values(entity, system, data, kept_refs)
                     for system, kept_refs in zip(self.mapping.systems, kept, strict=True)
                 }
+            clock.lap(REFERENCES)
             if entity.sync:
                 plan.validation.extend(self._validate(entity, data, known))
+            clock.lap(VALIDATE)
             entity_plan = plan_entity(self.mapping, entity, data, translate, self.options)
             if self.extend_plan is not None:
                 self.extend_plan(self, entity, data, entity_plan, translate)
             entity_plan.items.extend(outcome.as_item(entity.name) for outcome in entity_plan.pairs.values())
             plan.entities[entity.name] = entity_plan
+            clock.lap(RECONCILE)
             plan.in_sync.extend(self._in_sync(entity, data, entity_plan))
             if entity.name in self.referenced:
                 self._register(references, entity, data, entity_plan, kept)
+            clock.lap(REFERENCES)
+            plan.seconds.update(clock.seconds)
             left, right = self.mapping.systems
             progress(f"planned {entity.name}: {len(data.left):,} {left} and {len(data.right):,} {right} records "
                      f"mapped, {len(data.unchanged):,} pairs unchanged, {len(entity_plan.items):,} items, "
-                     f"{time.monotonic() - started:.1f}s")  # fmt: skip
+                     f"{clock.total():.1f}s ({clock.describe()})")  # fmt: skip
         return plan
 
     def _kept_refer_values(self, entity: EntityRule, data: EntityData) -> tuple[dict[int, str], dict[int, str]]:

@@ -22,6 +22,7 @@ STAGES = ("extract", "plan", "save_plan", "load_salesforce", "load_intacct", "se
 RUNS = ("full", "follow-up", "no change", "1% change")
 STAGE_HEADER = "| run | stage | records | seconds | records/s | CPU s | peak RSS MB | API calls |"
 WRITES_HEADER = "| run | target | records written | failed | write calls | calls | floor | calls/floor |"
+PHASES_HEADER = "| run | records | read_map | validate | match_reconcile | references | phase records/s |"
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -57,6 +58,13 @@ def test_bench_sync_prints_every_stage_and_every_target(database_url: str, tmp_p
         written, failed, write_calls, calls, floor = (int(v.replace(",", "")) for v in writes[("full", target)][2:7])
         assert written > 0 and failed == 0
         assert 0 < floor <= write_calls <= calls
+
+    # Where each run's plan took its time, per phase, with the rate each phase alone allows.
+    assert PHASES_HEADER in lines
+    phases = {c[0]: c for c in map(cells, lines) if len(c) == 7 and c[0] in RUNS}
+    assert set(phases) == set(RUNS)
+    assert phases["full"][1] == rows[("full", "plan")][2]  # the plan stage's records
+    assert all(cell.endswith(" s") for cell in phases["full"][2:6]) and "read_map " in phases["full"][6]
 
     targets = [c for c in map(cells, lines) if len(c) == 3 and c[2] in ("met", "**missed**")]
     assert [c[0] for c in targets] == [

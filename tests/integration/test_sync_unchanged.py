@@ -158,3 +158,15 @@ def test_a_plan_runs_with_the_collector_paused_and_leaves_it_on(store: StagingSt
     assert gc.isenabled()
     engine.save_plan(plan, "run-3")
     assert gc.isenabled()
+
+
+def test_a_plan_says_where_its_time_went_per_phase_and_per_entity(store: StagingStore) -> None:
+    from crosswalk.sync.engine import PLAN_PHASES
+
+    engine = linked_world(store)
+    said: list[str] = []
+    plan = engine.plan(progress=said.append)
+    assert set(plan.seconds) == set(PLAN_PHASES)
+    assert all(seconds >= 0 for seconds in plan.seconds.values()) and sum(plan.seconds.values()) > 0
+    project = next(line for line in said if line.startswith("planned project:"))
+    assert all(f"{phase} " in project for phase in PLAN_PHASES), project
