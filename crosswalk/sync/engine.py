@@ -234,17 +234,19 @@ class SyncEngine:
     def _unchanged(
         self, marks: Sequence[LinkMark], left: Mapping[str, tuple[Any, str]], right: Mapping[str, tuple[Any, str]]
     ) -> dict[int, LinkMark]:
-        state, absent = self.record_state, (True, "")
+        absent = (True, "")
         unchanged: dict[int, LinkMark] = {}
+        context, cut = self.context, -len(self.context)
         for mark in marks:
             left_hash, right_hash = mark.left_hash, mark.right_hash
-            if left_hash is None or right_hash is None:
+            # record_state(digest) == mark, without building each state: a mark of another context never matches
+            if left_hash is None or right_hash is None or left_hash[cut:] != context or right_hash[cut:] != context:
                 continue
             left_deleted, left_digest = left.get(mark.left_key or "", absent)
             right_deleted, right_digest = right.get(mark.right_key or "", absent)
             if left_deleted or right_deleted:
                 continue
-            if state(left_digest) == left_hash and state(right_digest) == right_hash:
+            if left_digest[:48] == left_hash[:cut] and right_digest[:48] == right_hash[:cut]:
                 unchanged[mark.id] = mark
         return unchanged
 
@@ -371,6 +373,7 @@ class SyncEngine:
     def _in_sync(self, entity: EntityRule, data: EntityData, plan: EntityPlan) -> list[InSync]:
         """The pairs this plan found with nothing to do, each side's state and identities to mark them with."""
         busy = {item.pair for item in plan.items}
+        kept_fields = {system: self._kept_fields(entity, system) for system in self.mapping.systems}
         marks: list[InSync] = []
         for link in plan.quiet:
             left, right = data.left.get(link.left_key or ""), data.right.get(link.right_key or "")
@@ -380,17 +383,18 @@ class SyncEngine:
                 continue
             left_hash, right_hash = self.record_state(left.digest), self.record_state(right.digest)
             if (left_hash, right_hash) != (link.left_hash, link.right_hash):  # the same states give the same identities
-                marks.append(InSync(entity.name, link.id, left_hash, right_hash, self._kept_identity(entity, left),
-                                    self._kept_identity(entity, right)))  # fmt: skip
+                marks.append(InSync(entity.name, link.id, left_hash, right_hash,
+                                    _kept_identity(left, kept_fields[left.system]),
+                                    _kept_identity(right, kept_fields[right.system])))  # fmt: skip
         return marks
 
-    def _kept_identity(self, entity: EntityRule, record: MappedRecord) -> dict[str, str]:
-        """The identity values a marked pair keeps of a record: what no other record of its side may share, and
-        what records refer to it by."""
-        fields = unique_identities(entity, record.system, self.mapping.other(record.system))
-        if record.system in entity.refer_by:
-            fields.append(entity.refer_by[record.system])
-        return {name: value for name in dict.fromkeys(fields) if (value := record.identity.get(name))}
+    def _kept_fields(self, entity: EntityRule, system: str) -> tuple[str, ...]:
+        """The identity fields a marked pair keeps of a side's record: what no other record of its side may share,
+        and what records refer to it by."""
+        fields = unique_identities(entity, system, self.mapping.other(system))
+        if system in entity.refer_by:
+            fields.append(entity.refer_by[system])
+        return tuple(dict.fromkeys(fields))
 
     def plan_writes_to(self, target: str, **kwargs: Any) -> SyncPlan:
         """A plan of only the writes to `target` (a sync's second pass in a run, once the other side's computed
@@ -778,6 +782,10 @@ class SyncEngine:
 
 class _Unresolved(Exception):
     """A write that depends on a record this plan was to create, which was not created."""
+
+
+def _kept_identity(record: MappedRecord, fields: Sequence[str]) -> dict[str, str]:
+    return {name: value for name in fields if (value := record.identity.get(name))}
 
 
 def _refer_value(entity: EntityRule, system: str, record: MappedRecord) -> str | None:
