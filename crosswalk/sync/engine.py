@@ -88,7 +88,6 @@ class SyncPlan:
     in_sync: list[InSync] = field(default_factory=list)  # pairs found with nothing to do: marked when saved
     seconds: Counter[str] = field(default_factory=Counter)  # where planning took its time: PLAN_PHASES
 
-
     @property
     def items(self) -> list[PlanItem]:
         return [item for plan in self.entities.values() for item in plan.items]
