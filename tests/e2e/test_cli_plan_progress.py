@@ -40,7 +40,8 @@ def test_plan_reports_each_entity_on_stderr(store: StagingStore, database_url: s
     for line in lines[1:]:
         match = re.fullmatch(
             r"planned (\w+): (\d+) intacct and (\d+) salesforce records mapped, ([\d,]+) pairs unchanged, "
-            r"([\d,]+) items, \d+\.\ds",
+            r"([\d,]+) items, \d+\.\ds \(read_map \d+\.\ds, validate \d+\.\ds, match_reconcile \d+\.\ds, "
+            r"references \d+\.\ds\)",
             line,
         )
         assert match, line
