@@ -40,11 +40,12 @@ WRITE_CHUNK = 9_600  # writes whose intents are committed together before they a
 WRITTEN_SAMPLE = 25  # records a load names in its report
 # Records to map at or above this share of a stream are read in one scan of it, fewer by key.
 SCAN_SHARE = 0.25
+STATE_DIGEST = 48  # characters of a record's content hash a pair's mark keeps (before the plan context)
 # A plan's time, per phase: staged records read and mapped (and the links and marks that choose them), the
 # validation suites, matching + reconcile + plan items (and a sync's own planning), and what makes an entity's pairs
 # resolvable by the entities after it and marks the pairs found in sync.
-READ_MAP, VALIDATE, RECONCILE, REFERENCES = "read_map", "validate", "match_reconcile", "references"
-PLAN_PHASES = (READ_MAP, VALIDATE, RECONCILE, REFERENCES)
+READ_MAP, VALIDATE, MATCH_RECONCILE, REFERENCES = "read_map", "validate", "match_reconcile", "references"
+PLAN_PHASES = (READ_MAP, VALIDATE, MATCH_RECONCILE, REFERENCES)
 
 
 def pending_reference(pair: str) -> str:
@@ -228,7 +229,7 @@ class SyncEngine:
 
     def record_state(self, digest: str) -> str:
         """A staged record's state as a pair's marks keep it: its content hash with the plan context."""
-        return digest[:48] + self.context
+        return digest[:STATE_DIGEST] + self.context
 
     def _unchanged(
         self, marks: Sequence[LinkMark], left: Mapping[str, tuple[Any, str]], right: Mapping[str, tuple[Any, str]]
@@ -245,7 +246,7 @@ class SyncEngine:
             right_deleted, right_digest = right.get(mark.right_key or "", absent)
             if left_deleted or right_deleted:
                 continue
-            if left_digest[:48] == left_hash[:cut] and right_digest[:48] == right_hash[:cut]:
+            if left_digest[:STATE_DIGEST] == left_hash[:cut] and right_digest[:STATE_DIGEST] == right_hash[:cut]:
                 unchanged[mark.id] = mark
         return unchanged
 
@@ -336,7 +337,7 @@ class SyncEngine:
                 self.extend_plan(self, entity, data, entity_plan, translate)
             entity_plan.items.extend(outcome.as_item(entity.name) for outcome in entity_plan.pairs.values())
             plan.entities[entity.name] = entity_plan
-            clock.lap(RECONCILE)
+            clock.lap(MATCH_RECONCILE)
             plan.in_sync.extend(self._in_sync(entity, data, entity_plan))
             if entity.name in self.referenced:
                 self._register(references, entity, data, entity_plan, kept)
