@@ -172,12 +172,12 @@ def validate_side(
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = _no_progress_bars()
     asset = context.data_sources.add_pandas("crosswalk").add_dataframe_asset(result.name)
-    batch = asset.add_batch_definition_whole_dataframe("all")
+    whole = asset.add_batch_definition_whole_dataframe("all")  # a batch definition: the frame comes with run()
     suite = context.suites.add(gx.ExpectationSuite(name=result.name, expectations=[e.config for e in expectations]))
     ours = {config.id: expectation for config, expectation in zip(suite.expectations, expectations, strict=True)}
     # A validation definition loads the batch once; Batch.validate loads it a second time, and every load
     # fingerprints the whole frame (two loads were about 40% of a first sync's suites at 10k projects).
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=result.name, data=batch, suite=suite))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=result.name, data=whole, suite=suite))
     validation = definition.run(
         batch_parameters={"dataframe": frame},
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [KEY]},
