@@ -112,6 +112,7 @@ def check_result(suite: SuiteResult) -> AssetCheckResult:
             "records": suite.evaluated,
             "unchanged": suite.unchanged,
             "refused": len(suite.refused),
+            "seconds": round(suite.seconds, 3),  # Great Expectations' run of the suite
             "expectations": MetadataValue.json(
                 [{"expectation": o.expectation, "column": o.column, "success": o.success, "unexpected": o.unexpected}
                  for o in suite.outcomes]

@@ -23,6 +23,8 @@ RUNS = ("full", "follow-up", "no change", "1% change")
 STAGE_HEADER = "| run | stage | records | seconds | records/s | CPU s | peak RSS MB | API calls |"
 WRITES_HEADER = "| run | target | records written | failed | write calls | calls | floor | calls/floor |"
 PHASES_HEADER = "| run | records | read_map | validate | match_reconcile | references | phase records/s |"
+FLOOR_HEADER = ("| run | records | fetch staged rows | decode payloads | Great Expectations | build plan items | "
+                "plan floor | plan | records/s at most |")  # fmt: skip
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -66,6 +68,15 @@ def test_bench_sync_prints_every_stage_and_every_target(database_url: str, tmp_p
     assert phases["full"][1] == rows[("full", "plan")][2]  # the plan stage's records
     assert all(cell.endswith(" s") for cell in phases["full"][2:6]) and "read_map " in phases["full"][6]
 
+    # The full run's plan against what it cannot do without: each part measured, their sum below the plan's time.
+    assert FLOOR_HEADER in lines
+    [floor] = [c for c in map(cells, lines) if len(c) == 9 and c[0] in RUNS]
+    assert floor[0] == "full" and floor[1] == rows[("full", "plan")][2]
+    parts = [float(cell.removesuffix(" s")) for cell in floor[2:6]]
+    total, plan_seconds = float(floor[6].removesuffix(" s")), float(floor[7].removesuffix(" s"))
+    assert parts[2] > 0 and abs(sum(parts) - total) < 0.02  # at this size the other parts round to 0.00 s
+    assert total < plan_seconds and plan_seconds == float(rows[("full", "plan")][3])
+
     targets = [c for c in map(cells, lines) if len(c) == 3 and c[2] in ("met", "**missed**")]
     assert [c[0] for c in targets] == [
         "full sync: salesforce calls ≤ 1.1 x floor",
@@ -83,6 +94,10 @@ def test_bench_sync_prints_every_stage_and_every_target(database_url: str, tmp_p
     # The full run created Intacct records: its second pass wrote what Intacct computed for them to Salesforce, and
     # the follow-up, which creates nothing in Intacct, skipped the pass and wrote nothing at all.
     full, follow_up = figures["runs"][0]["stages"], figures["runs"][1]["stages"]
+    measured = figures["runs"][0]["plan_floor"]
+    assert measured["records"] == int(floor[1].replace(",", ""))
+    assert all(measured["detail"][part] > 0 for part in ("fetch", "decode", "suites", "items"))
+    assert figures["runs"][1]["plan_floor"] is None  # the full run's only
     assert full["progress_load_salesforce"]["detail"]["updated"] > 0
     assert follow_up["progress_plan"]["detail"] == {"skipped": "this run created nothing in Intacct"}
     targets_met = {c[0]: c[2] for c in targets}

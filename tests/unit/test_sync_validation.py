@@ -44,6 +44,7 @@ def test_each_rule_refuses_only_the_records_that_break_it(mapping: SyncMapping) 
     records = projects(mapping, rows)
     result = validate_side(mapping, mapping.entities["project"], "intacct", records, {})
     assert result.name == "project.intacct" and result.evaluated == 8 and not result.success
+    assert result.seconds > 0  # Great Expectations' own run, timed
     refused = {key: sorted((p.field, p.rule) for p in problems) for key, problems in result.refused.items()}
     assert refused == {
         "2": [("name", "expect_column_values_to_not_be_null")],
@@ -74,3 +75,13 @@ def test_the_shipped_mapping_gives_a_suite_per_synced_entity_and_side(mapping: S
     assert suite_names(mapping) == [
         ("project", "intacct"), ("project", "salesforce"), ("task", "intacct"), ("task", "salesforce"),
     ]  # fmt: skip
+
+
+def test_a_suites_asset_check_says_how_long_great_expectations_took(mapping: SyncMapping) -> None:
+    from assets.sync_steps import check_result
+
+    records = projects(mapping, [bare(RECORDNO="1", PROJECTID="P-1"), bare(RECORDNO="2", PROJECTID="P-2", NAME="")])
+    suite = validate_side(mapping, mapping.entities["project"], "intacct", records, {})
+    check = check_result(suite)
+    assert check.metadata["seconds"].value == round(suite.seconds, 3) > 0
+    assert check.metadata["refused"].value == 1 and check.description == "1 of 2 records refused and quarantined"
