@@ -218,7 +218,8 @@ class SyncEngine:
                 self._map_rows(entity, system, rows, sides[index], gone[index])
             for link_id in clashing:
                 del unchanged[link_id]
-        links = self.links.links(entity.name, [m.id for m in marks if m.id not in unchanged] if unchanged else None)
+        planned = [m.id for m in marks if m.id not in unchanged] if unchanged else None
+        links = self.links.links(entity.name, planned, among=len(marks))
         kept = sorted(unchanged)
 
         def unchanged_bases() -> Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]:

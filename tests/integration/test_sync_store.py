@@ -36,6 +36,19 @@ def test_links_keep_both_bases_and_intents_survive_until_closed(store: StagingSt
     assert log.outcomes("p1")[0].result_key == "a0BA"
 
 
+def test_links_read_by_id_are_the_same_whichever_way_they_are_read(store: StagingStore) -> None:
+    links = LinkStore(store, "projects", ("intacct", "salesforce"))
+    writes = [LinkWrite(None, "task", str(n), f"a0C{n}", {"name": f"T{n}"}, {"name": f"T{n}"}) for n in range(40)]
+    ids = links.save(writes, "r1")
+    wanted = ids[3:9] + ids[30:31]
+    listed = links.links("task", wanted, among=1_000_000)  # a few of many: looked up by id
+    scanned = links.links("task", wanted, among=len(wanted))  # every one: one scan, filtered
+    assert listed == scanned == sorted(listed, key=lambda link: link.id or 0)
+    assert [(link.left_key, link.base_right) for link in listed] == [
+        (str(n), {"name": f"T{n}"}) for n in (*range(3, 9), 30)
+    ]
+
+
 def stage(store: StagingStore, system: str, object_name: str, rows: list[dict[str, object]], key: str) -> None:
     records = [RawRecord(str(row[key]), row, "s", STAMP) for row in rows]
     store.stage_raw_records(system, object_name, records, "extract-run")
