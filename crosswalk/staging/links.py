@@ -100,8 +100,11 @@ class LinkStore:
             return
         # Many: one scan, filtered here, beats lists of ids written into the SQL; below, reading and dropping the
         # other rows' bases costs more than the lists.
-        share = _SCAN_SHARE.get(self.store.engine.dialect.name, _SCAN_SHARE["postgresql"])
-        if len(ids) > (among * share if among is not None else _LOOKUP_IDS):
+        if among is None:
+            limit: float = _LOOKUP_IDS
+        else:
+            limit = among * _SCAN_SHARE.get(self.store.engine.dialect.name, _SCAN_SHARE["postgresql"])
+        if len(ids) > limit:
             wanted = set(ids)
             yield from (row for row in self.store.driver_rows(query) if row[0] in wanted)
             return
