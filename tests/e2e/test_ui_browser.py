@@ -179,8 +179,11 @@ def page(dagster_ui: DagsterUI) -> Iterator[Page]:
             profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, viewport=VIEWPORT
         )
         context.set_default_timeout(UI_TIMEOUT_MS)
+        # dagster dev asks a first visitor on localhost to join its community, a second after the page loads, over
+        # whatever is being clicked: a click it swallows launches nothing. The browser says it was dismissed (the
+        # UI's own localStorage key), and the handler still skips it should it show.
+        context.add_init_script("try { localStorage.setItem('communityNux', JSON.stringify('1')); } catch (e) {}")
         page = context.new_page()
-        # dagster dev asks a first visitor on localhost to join its community, over whatever is being clicked.
         page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
         try:
             yield page
